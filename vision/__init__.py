@@ -1,0 +1,1 @@
+"""Vision add-on: XResNet, mixup, label smoothing and transfer learning on ulmfit's training core."""
