@@ -1,0 +1,47 @@
+"""The shared training core: ``Learner`` (fit / fit_one_cycle / fit_stlr, freezing, discriminative
+LRs, mixed precision, clipping, checkpoints and exact resume, LR finder, DDP), callbacks and metrics."""
+
+from ulmfit.train.callbacks import (
+    Callback,
+    CheckpointCallback,
+    CSVLogger,
+    EarlyStopping,
+    MetricsLogger,
+    ProgressCallback,
+)
+from ulmfit.train.checkpoint import load_checkpoint
+from ulmfit.train.distributed import is_main_process, setup_distributed
+from ulmfit.train.learner import Learner, seed_everything
+from ulmfit.train.lr_finder import LRFinderResult
+from ulmfit.train.metrics import accuracy, cross_entropy_flat, error_rate, perplexity
+from ulmfit.train.optim import adam, sgd
+from ulmfit.train.param_groups import spread_lr
+from ulmfit.train.precision import PRECISIONS, MixedPrecision
+from ulmfit.train.schedules import one_cycle_lr, one_cycle_mom, slanted_triangular_lr
+
+__all__ = [
+    "PRECISIONS",
+    "CSVLogger",
+    "Callback",
+    "CheckpointCallback",
+    "EarlyStopping",
+    "LRFinderResult",
+    "Learner",
+    "MetricsLogger",
+    "MixedPrecision",
+    "ProgressCallback",
+    "accuracy",
+    "adam",
+    "cross_entropy_flat",
+    "error_rate",
+    "is_main_process",
+    "load_checkpoint",
+    "one_cycle_lr",
+    "one_cycle_mom",
+    "perplexity",
+    "seed_everything",
+    "setup_distributed",
+    "sgd",
+    "slanted_triangular_lr",
+    "spread_lr",
+]

@@ -1,0 +1,151 @@
+import io
+import tarfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+from PIL import Image
+
+from tests.vision.conftest import make_image_folder
+from vision import data as vdata
+from vision.data import EpochSampler, ImageLoader, image_data, load_rgb, resolve_image_folder
+
+
+def test_image_folder_loaders(image_folder):
+    d = image_data(image_folder, size=24, bs=4, workers=0, device="cpu")
+    assert d.classes == ["blue", "green", "red"]
+    assert len(d.train) == 18 // 4 and len(d.valid) == 2  # train drops the last partial batch
+    x, y = next(iter(d.train))
+    assert x.shape == (4, 3, 24, 24) and x.dtype == torch.float32 and y.dtype == torch.int64
+    xs, ys = zip(*d.valid)
+    assert sum(len(v) for v in ys) == 6
+    assert torch.equal(torch.cat(ys), torch.tensor([0, 0, 1, 1, 2, 2]))  # validation in order
+    # ImageNet normalisation: a red image's red channel is high, blue low
+    red = torch.cat(xs)[torch.cat(ys) == 2]
+    assert red[:, 0].mean() > 1 and red[:, 2].mean() < 0
+
+
+def test_grey_cmyk_rgba_become_rgb(tmp_path):
+    paths = []
+    for mode, colour in (("L", 128), ("CMYK", (0, 200, 200, 0)), ("RGBA", (10, 20, 30, 40)), ("P", 3)):
+        p = tmp_path / f"{mode}.{'jpg' if mode == 'CMYK' else 'png'}"
+        Image.new(mode, (10, 12), colour).save(p)
+        paths.append(p)
+    for p in paths:
+        img = load_rgb(p)
+        assert img.mode == "RGB" and img.size == (10, 12)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="bad.jpg"):
+        load_rgb(bad)
+
+
+def test_epoch_sampler_seeded_and_sharded():
+    a, b = EpochSampler(10, True, seed=1), EpochSampler(10, True, seed=1)
+    assert list(a) == list(b) and sorted(a) == list(range(10))
+    first = list(a)
+    a.set_epoch(1)
+    assert list(a) != first
+    shards = [list(EpochSampler(10, True, seed=1, rank=r, world_size=3)) for r in range(3)]
+    assert all(len(s) == 4 for s in shards)
+    assert set().union(*shards) == set(range(10))
+    assert list(EpochSampler(5, False)) == [0, 1, 2, 3, 4]
+
+
+def test_loader_set_epoch_reproducible(image_folder):
+    d1 = image_data(image_folder, size=16, bs=4, workers=0, device="cpu", seed=3)
+    d2 = image_data(image_folder, size=16, bs=4, workers=0, device="cpu", seed=3)
+    for d in (d1, d2):
+        d.train.set_epoch(2)
+    torch.manual_seed(0)
+    y1 = [y for _, y in d1.train]
+    torch.manual_seed(0)
+    y2 = [y for _, y in d2.train]
+    assert all(torch.equal(a, b) for a, b in zip(y1, y2))
+
+
+def test_bad_sources(tmp_path):
+    with pytest.raises(ValueError, match="not a built-in dataset"):
+        resolve_image_folder(tmp_path / "nope")
+    (tmp_path / "flat").mkdir()
+    with pytest.raises(ValueError, match="train/ and val/"):
+        resolve_image_folder(tmp_path / "flat")
+    with pytest.raises(ValueError, match="size"):
+        image_data(tmp_path, size=4)
+    with pytest.raises(ValueError, match="bs"):
+        ImageLoader([1, 2], bs=0)
+
+
+def _tgz_of(folder, top: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        tf.add(folder, arcname=top)
+    return buf.getvalue()
+
+
+def test_builtin_name_downloads_from_local_server(tmp_path, monkeypatch):
+    src = make_image_folder(tmp_path / "src", n_train=2, n_val=1)
+    served = tmp_path / "www"
+    served.mkdir()
+    (served / "imagenette2-160.tgz").write_bytes(_tgz_of(src, "imagenette2-160"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/imagenette2-160.tgz"
+        monkeypatch.setitem(vdata.DATASETS, "imagenette-160", (url, "imagenette2-160"))
+        root = resolve_image_folder("imagenette-160")
+    finally:
+        server.shutdown()
+    assert (root / "train" / "red").is_dir() and root.name == "imagenette2-160"
+    assert resolve_image_folder("imagenette-160") == root  # cached: no server needed now
+
+
+def test_local_archive(tmp_path):
+    src = make_image_folder(tmp_path / "src", n_train=2, n_val=1)
+    arc = tmp_path / "mydata.tgz"
+    arc.write_bytes(_tgz_of(src, "mydata"))
+    root = resolve_image_folder(arc)
+    assert (root / "val" / "blue").is_dir()
+    assert resolve_image_folder(arc) == root
+
+
+def test_imagenette_urls_and_names():
+    assert vdata.DATASETS["imagewoof-320"][0] == "https://s3.amazonaws.com/fast-ai-imageclas/imagewoof2-320.tgz"
+    assert len({k for k in vdata.CLASS_NAMES}) == 20
+
+
+def test_hf_source_with_local_dataset(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    import numpy as np
+
+    def split(n, seed):
+        rng = np.random.default_rng(seed)
+        imgs = [Image.fromarray(rng.integers(0, 255, (20, 24), dtype=np.uint8), "L") for _ in range(n)]  # grey
+        feats = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "dog"])})
+        return datasets.Dataset.from_dict({"img": imgs, "label": [i % 2 for i in range(n)]}, features=feats)
+
+    dd = datasets.DatasetDict({"train": split(6, 0), "test": split(4, 1)})
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: calls.append(name) or dd)
+    d = image_data("hf:someone/pets", size=16, bs=2, workers=0, device="cpu")
+    assert calls == ["someone/pets"] and d.classes == ["cat", "dog"]
+    x, y = next(iter(d.valid))
+    assert x.shape == (2, 3, 16, 16) and y.tolist() == [0, 1]
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: datasets.DatasetDict({"train": split(2, 0)}))
+    with pytest.raises(ValueError, match="validation/val/test"):
+        image_data("hf:x", size=16, workers=0)
+
+
+def test_sampler_follows_process_group_at_iteration_time(monkeypatch):
+    import ulmfit.train.distributed as dist
+
+    s = EpochSampler(10, True, seed=4)  # built before the group exists
+    full = list(s)
+    monkeypatch.setattr(dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    assert len(s) == 5 and list(s) == full[1::2]
+    with pytest.raises(ValueError, match="rank"):
+        EpochSampler(4, False, rank=2, world_size=2)

@@ -1,0 +1,318 @@
+"""Image classification on the shared training core: the training recipe behind ``ulmfit-vision train``,
+fastai's ``fine_tune``, saved model folders and prediction.
+
+A saved model folder holds ``model.pt`` (a state_dict, read with ``weights_only=True``) and
+``config.json`` (``kind`` "image_classifier": architecture, classes, image size, normalisation and the
+training config), so it is rebuilt without unpickling anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ulmfit.train import Callback, Learner, accuracy
+from ulmfit.train.precision import PRECISIONS
+from vision.head import TransferModel, transfer_model
+from vision.losses import LabelSmoothingCrossEntropy
+from vision.mixup import MixUp
+from vision.xresnet import XRESNET_ARCHS
+
+__all__ = [
+    "KIND",
+    "ChannelsLast",
+    "VisionTrainConfig",
+    "build_model",
+    "fine_tune",
+    "load_model",
+    "predict",
+    "save_model",
+    "train",
+]
+
+KIND = "image_classifier"
+
+
+class ChannelsLast(Callback):
+    """Run the model and its inputs in ``torch.channels_last`` memory format (faster convs with
+    tensor cores under fp16/bf16)."""
+
+    def before_fit(self, learn) -> None:
+        learn.model.to(memory_format=torch.channels_last)
+
+    def before_batch(self, learn) -> None:
+        if isinstance(learn.xb, torch.Tensor) and learn.xb.dim() == 4:
+            learn.xb = learn.xb.contiguous(memory_format=torch.channels_last)
+
+
+def fine_tune(
+    learn: Learner,
+    epochs: int,
+    base_lr: float = 2e-3,
+    freeze_epochs: int = 1,
+    lr_mult: float = 100.0,
+    pct_start: float = 0.3,
+    div: float = 5.0,
+) -> None:
+    """fastai's transfer recipe: train the head (body frozen, BatchNorm kept trainable) for
+    ``freeze_epochs`` with one-cycle ``pct_start=0.99``; then halve ``base_lr``, unfreeze and train
+    ``epochs`` with ``slice(base_lr / lr_mult, base_lr)``, ``pct_start``, ``div``."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    learn.freeze()
+    if freeze_epochs > 0:
+        learn.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99)
+    base_lr /= 2
+    learn.unfreeze()
+    learn.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div)
+
+
+# --------------------------------------------------------------------------- model folders
+
+
+def _model_spec(model: nn.Module) -> dict[str, Any]:
+    """What ``build_model`` needs to rebuild ``model`` (set by ``build_model`` as ``model.spec``)."""
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, dict):
+        raise ValueError("save_model needs a model made by vision.learner.build_model (it carries a .spec "
+                         f"describing the architecture); got {type(model).__name__}")
+    return spec
+
+
+def build_model(
+    arch: str,
+    n_out: int,
+    *,
+    transfer: bool = False,
+    weights: str | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    head: dict | None = None,
+    arch_kwargs: dict | None = None,
+) -> nn.Module:
+    """An XResNet trained from scratch (``transfer=False``) or a body + :func:`create_head` model.
+
+    ``weights`` (torchvision ResNets) and ``checkpoint`` (our saved folder) imply ``transfer=True``.
+    The returned model carries ``.spec``, the JSON description that :func:`save_model` writes.
+    """
+    head = dict(head or {})
+    arch_kwargs = dict(arch_kwargs or {})
+    transfer = transfer or weights is not None or checkpoint is not None
+    if not transfer:
+        if arch not in XRESNET_ARCHS:
+            raise ValueError(f"arch {arch!r} can be trained from scratch only if it is one of "
+                             f"{sorted(XRESNET_ARCHS)}; torchvision ResNets go through transfer (weights=...)")
+        model: nn.Module = XRESNET_ARCHS[arch](n_out=n_out, **arch_kwargs)
+    else:
+        if checkpoint is not None:  # rebuildable later without the checkpoint: record its architecture
+            from ulmfit.model_folder import read_config
+
+            arch_kwargs = dict(read_config(Path(checkpoint), KIND).get("arch_kwargs") or {})
+            model = transfer_model(arch, n_out, checkpoint=str(checkpoint), **head)
+        else:
+            model = transfer_model(arch, n_out, weights=weights, **head, **arch_kwargs)
+    model.spec = {"arch": arch, "n_out": n_out, "transfer": transfer, "head": head, "arch_kwargs": arch_kwargs}
+    return model
+
+
+def save_model(
+    folder: str | os.PathLike,
+    model: nn.Module,
+    classes: Sequence[str],
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    *,
+    class_names: dict[str, str] | None = None,
+    train_config: dict | None = None,
+) -> Path:
+    """Write ``model.pt`` + ``config.json`` into ``folder`` (created)."""
+    from ulmfit.model_folder import save_state, write_config
+
+    spec = _model_spec(model)
+    if len(classes) != spec["n_out"]:
+        raise ValueError(f"classes has {len(classes)} names but the model has n_out={spec['n_out']}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}  # channels_last -> plain layout
+    save_state(folder, state)
+    write_config(folder, KIND, {
+        **spec,
+        "classes": list(classes),
+        "class_names": dict(class_names or {}),
+        "size": int(size),
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "c_in": 3,
+        "train": dict(train_config or {}),
+    })
+    return folder
+
+
+def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a saved model (eval mode, CPU) and return it with its config."""
+    from ulmfit.model_folder import ModelFolderError, load_state, read_config
+
+    config = read_config(Path(folder), KIND)
+    missing = [k for k in ("arch", "n_out", "classes", "size", "mean", "std") if k not in config]
+    if missing:
+        raise ModelFolderError(f"{folder}/config.json lacks {missing}")
+    model = build_model(config["arch"], config["n_out"], transfer=config.get("transfer", False),
+                        head=config.get("head"), arch_kwargs=config.get("arch_kwargs"))
+    state = load_state(Path(folder))
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ModelFolderError(f"{folder}/model.pt does not fit a {config['arch']!r} model: {err}") from err
+    return model.eval(), config
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass
+class VisionTrainConfig:
+    """``ulmfit-vision train`` options (the CLI maps its flags onto these fields)."""
+
+    data: str  # built-in name (imagenette-160, imagewoof-320, ...), train/+val/ folder, archive, or hf:NAME
+    # xresnet18..152 (from scratch), resnet18.. with weights= (torchvision); None: xresnet50, or the
+    # architecture of the `pretrained` folder
+    arch: str | None = None
+    size: int = 128  # image side in pixels
+    epochs: int = 5
+    bs: int = 64
+    lr: float = 3e-3  # one-cycle max lr (base_lr of fine_tune for transfer)
+    mixup: float = 0.0  # MixUp Beta alpha; 0 = off
+    label_smoothing: float = 0.0  # eps; 0 = plain cross entropy
+    precision: str = "fp32"  # fp32 | fp16 | bf16
+    channels_last: bool = False
+    out: str | None = None  # model folder to write
+    wd: float = 1e-2
+    workers: int | None = None  # DataLoader worker processes (None: up to 8)
+    seed: int = 0
+    weights: str | None = None  # torchvision weights name for a resnet* arch (needs internet)
+    pretrained: str | None = None  # our saved model folder: reuse its body, new head, fine_tune
+    freeze_epochs: int = 1  # head-only epochs of fine_tune (transfer only)
+    device: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        checks = [
+            ("size", isinstance(self.size, int) and self.size >= 8, "an int >= 8"),
+            ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an int >= 1"),
+            ("bs", isinstance(self.bs, int) and self.bs >= 2, "an int >= 2 (BatchNorm needs 2 samples)"),
+            ("lr", self.lr > 0, "a number > 0"),
+            ("mixup", self.mixup >= 0, "a number >= 0 (0 = off)"),
+            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
+            ("wd", self.wd >= 0, "a number >= 0"),
+        ]
+        for name, ok, accepted in checks:
+            if not ok:
+                raise ValueError(f"{name} must be {accepted}, got {getattr(self, name)!r}")
+        if self.arch is None and self.pretrained is None:
+            self.arch = "xresnet50"
+        if self.weights is None and self.pretrained is None and self.arch not in XRESNET_ARCHS:
+            raise ValueError(f"arch {self.arch!r} trains from scratch only if one of {sorted(XRESNET_ARCHS)}; "
+                             "use weights= (torchvision resnet*) or pretrained=MODEL_DIR to transfer")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VisionTrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training options {unknown}; accepted: {sorted(known)}")
+        return cls(**d)
+
+
+def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | None]:
+    """Train an image classifier as configured; save it to ``config.out`` if set.
+
+    From scratch: one-cycle over ``epochs``. With ``weights``/``pretrained``: :func:`fine_tune`.
+    Returns the learner and the saved folder (None without ``out``, and on non-zero DDP ranks).
+    """
+    from ulmfit.train.distributed import barrier, is_main_process, setup_distributed
+    from vision.data import image_data
+
+    setup_distributed(config.device)  # under torchrun: join the group now, so rank 0 downloads alone
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if not is_main_process():
+        barrier()  # wait until rank 0 has downloaded / extracted the data
+    data = image_data(config.data, config.size, config.bs, workers=config.workers, device=device, seed=config.seed)
+    if is_main_process():
+        barrier()
+    n_out = len(data.classes)
+    arch = config.arch
+    if config.pretrained is not None and arch is None:
+        from ulmfit.model_folder import read_config
+
+        arch = read_config(Path(config.pretrained), KIND)["arch"]
+    torch.manual_seed(config.seed)
+    model = build_model(arch, n_out, weights=config.weights, checkpoint=config.pretrained)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loss: nn.Module = (LabelSmoothingCrossEntropy(config.label_smoothing) if config.label_smoothing > 0
+                       else nn.CrossEntropyLoss())
+    cbs: list[Callback] = []
+    if config.mixup > 0:
+        cbs.append(MixUp(config.mixup))
+    if config.channels_last:
+        cbs.append(ChannelsLast())
+    learn = Learner(model, data.train, data.valid, loss_func=loss, metrics=[accuracy], wd=config.wd,
+                    precision=config.precision, callbacks=cbs, path=config.out, progress=config.progress,
+                    device=config.device, seed=config.seed, **learner_kwargs)  # None: cuda:LOCAL_RANK under DDP
+    if isinstance(model, TransferModel):
+        fine_tune(learn, config.epochs, config.lr, freeze_epochs=config.freeze_epochs)
+    else:
+        learn.fit_one_cycle(config.epochs, config.lr)
+    saved = None
+    if config.out is not None and learn.is_main:
+        saved = save_model(config.out, learn.model, data.classes, data.size, data.mean, data.std,
+                           class_names=data.class_names, train_config=asdict(config))
+    return learn, saved
+
+
+# --------------------------------------------------------------------------- prediction
+
+
+@torch.no_grad()
+def predict(
+    model_dir: str | os.PathLike,
+    images: Sequence[str | os.PathLike],
+    *,
+    device: str | None = None,
+    bs: int = 32,
+) -> list[dict[str, Any]]:
+    """Classify image files with a saved model folder.
+
+    Returns one dict per image: ``image``, ``label`` (class id), ``name`` (readable name if known),
+    ``probability`` (softmax of the top class), ``probabilities`` (all classes, in ``classes`` order).
+    """
+    from vision.data import load_rgb, valid_transform
+
+    if not images:
+        raise ValueError("predict needs at least one image path")
+    model, config = load_model(model_dir)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    tfm = valid_transform(config["size"], config["mean"], config["std"])
+    classes, names = config["classes"], config.get("class_names", {})
+    out: list[dict[str, Any]] = []
+    for i in range(0, len(images), bs):
+        chunk = [str(p) for p in images[i : i + bs]]
+        for p in chunk:
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"image file {p!r} does not exist")
+        x = torch.stack([tfm(load_rgb(p)) for p in chunk]).to(device)
+        probs = torch.softmax(model(x).float(), dim=-1).cpu()
+        for p, pr in zip(chunk, probs):
+            k = int(pr.argmax())
+            out.append({"image": p, "label": classes[k], "name": names.get(classes[k], classes[k]),
+                        "probability": float(pr[k]), "probabilities": [float(v) for v in pr]})
+    return out
+
