@@ -23,3 +23,11 @@ def shared_data() -> Path:
 def _isolated_home(tmp_path_factory, monkeypatch):
     # Downloads and caches never touch the user's real cache during tests.
     monkeypatch.setenv("ULMFIT_HOME", str(tmp_path_factory.mktemp("ulmfit_home")))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # The tests use tiny models: one intra-op thread is faster than two on a shared 2-core CPU.
+    import torch
+
+    torch.set_num_threads(1)

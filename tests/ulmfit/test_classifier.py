@@ -1,0 +1,164 @@
+import json
+
+import numpy as np
+import pytest
+
+from ulmfit.classifier import ClassifierEnsemble, TextClassifier
+from ulmfit.demo import load_demo_data
+from ulmfit.language_model import LanguageModel
+from ulmfit.model_folder import ModelFolderError
+
+FAST = dict(stage_epochs=(1, 1, 0, 1), bs=16, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_lm_dir):
+    (texts, labels), (valid_texts, valid_labels) = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    clf = TextClassifier.train(texts[:96], labels[:96], lm=lm, valid=(valid_texts[:32], valid_labels[:32]), **FAST)
+    return clf, valid_texts[:32], valid_labels[:32]
+
+
+def test_classes_and_proba_shape(trained):
+    clf, texts, _ = trained
+    assert clf.classes == ["negative", "positive"]
+    probs = clf.predict_proba(texts)
+    assert probs.shape == (len(texts), 2)
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert clf.predict(texts) == [clf.classes[i] for i in probs.argmax(1)]
+
+
+def test_predictions_come_back_in_the_callers_order(trained):
+    clf, texts, _ = trained
+    probs = clf.predict_proba(texts)
+    perm = np.random.default_rng(0).permutation(len(texts))
+    permuted = clf.predict_proba([texts[i] for i in perm])
+    assert np.allclose(permuted, probs[perm], atol=1e-5)
+    # one at a time gives the same answers as a batch (padding does not leak into the result)
+    single = np.stack([clf.predict_proba([t])[0] for t in texts[:6]])
+    assert np.allclose(single, probs[:6], atol=1e-4)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    clf, texts, _ = trained
+    clf.save(tmp_path / "clf")
+    again = TextClassifier.load(tmp_path / "clf")
+    assert again.classes == clf.classes
+    assert np.array_equal(again.predict_proba(texts), clf.predict_proba(texts))
+    assert json.loads((tmp_path / "clf" / "labels.json").read_text())["classes"] == clf.classes
+
+
+def test_load_refuses_a_language_model_folder(tiny_lm_dir):
+    with pytest.raises(ModelFolderError, match="expected a 'classifier' model"):
+        TextClassifier.load(tiny_lm_dir)
+
+
+def test_load_refuses_another_format_version(trained, tmp_path):
+    clf, _, _ = trained
+    folder = clf.save(tmp_path / "clf")
+    config = json.loads((folder / "config.json").read_text())
+    config["format_version"] = 0
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFolderError, match="format_version 0"):
+        TextClassifier.load(folder)
+
+
+def test_evaluate_reports_metrics_and_refuses_unknown_labels(trained):
+    clf, texts, labels = trained
+    metrics = clf.evaluate(texts, labels)
+    assert 0 <= metrics["accuracy"] <= 1
+    assert np.sum(metrics["confusion_matrix"]) == len(texts)
+    assert set(metrics["per_class"]) == {"negative", "positive"}
+    assert metrics["accuracy"] == pytest.approx(np.trace(metrics["confusion_matrix"]) / len(texts))
+    with pytest.raises(ValueError, match="unknown label 'neutral'"):
+        clf.evaluate(texts[:2], ["positive", "neutral"])
+
+
+def test_empty_and_odd_texts_get_a_prediction(trained):
+    clf, _, _ = trained
+    probs = clf.predict_proba(["", "   ", "!!!", "a" * 500])
+    assert probs.shape == (4, 2) and np.isfinite(probs).all()
+    with pytest.raises(TypeError, match="single str"):
+        clf.predict_proba("a single string")
+    with pytest.raises(TypeError, match=r"texts\[1\]"):
+        clf.predict_proba(["fine", None])
+
+
+def test_ensemble_averages_probabilities(trained):
+    clf, texts, labels = trained
+    ens = TextClassifier.ensemble([clf, clf])
+    assert isinstance(ens, ClassifierEnsemble)
+    assert np.allclose(ens.predict_proba(texts), clf.predict_proba(texts))
+
+
+def test_ensemble_of_forward_and_backward(trained, tiny_lm_dir):
+    clf, texts, labels = trained
+    (train_texts, train_labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    lm.meta["backwards"] = True
+    bwd = TextClassifier.train(train_texts[:64], train_labels[:64], lm=lm, valid_pct=0.0, **FAST)
+    assert bwd.backwards
+    ens = TextClassifier.ensemble([clf, bwd])
+    expected = (clf.predict_proba(texts) + bwd.predict_proba(texts)) / 2
+    assert np.allclose(ens.predict_proba(texts), expected)
+    assert ens.evaluate(texts, labels)["n"] == len(texts)
+
+
+def test_multi_label_thresholds(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    multi = [[lab] + (["long"] if len(t) > 80 else []) for t, lab in zip(texts[:80], labels[:80])]
+    lm = LanguageModel.load(tiny_lm_dir)
+    clf = TextClassifier.train(texts[:80], multi, lm=lm, multi_label=True, valid_pct=0.25, **FAST)
+    assert clf.multi_label and clf.classes == ["long", "negative", "positive"]
+    assert len(clf.thresholds) == 3
+    probs = clf.predict_proba(texts[:10])
+    clf.thresholds = [0.0, 1.01, 1.01]
+    assert clf.predict(texts[:10]) == [["long"]] * 10
+    clf.thresholds = [1.01, 0.0, 1.01]
+    assert clf.predict(texts[:10]) == [["negative"]] * 10
+    assert probs.shape == (10, 3)
+    metrics = clf.evaluate(texts[:10], multi[:10])
+    assert "macro_f1" in metrics and "subset_accuracy" in metrics
+
+
+def test_label_count_mismatch_is_a_clear_error(tiny_lm_dir):
+    with pytest.raises(ValueError, match="3 texts but 2 labels"):
+        TextClassifier.train(["a", "b", "c"], ["x", "y"], lm=LanguageModel.load(tiny_lm_dir), **FAST)
+
+
+def test_gradual_unfreezing_stages_and_discriminative_lrs(tiny_lm_dir):
+    """Head only, then freeze_to(-2), freeze_to(-3), then all; lower groups get lr / 2.6 each."""
+    from ulmfit.train import Callback
+
+    class Record(Callback):
+        def __init__(self):
+            self.stages = []
+
+        def after_step(self, learn):
+            if learn.batch_in_epoch != 0 or learn.epoch != 0:
+                return
+            groups = learn.model.layer_groups()
+            trainable = [any(p.requires_grad for m in g.modules() if not isinstance(m, torch.nn.BatchNorm1d)
+                             for p in m.parameters(recurse=False)) for g in groups]
+            lrs = {}
+            for pg in learn.opt.param_groups:
+                lrs[pg["layer_group"]] = pg["lr"]
+            self.stages.append((trainable, lrs))
+
+    import torch
+
+    rec = Record()
+    (texts, labels), _ = load_demo_data()
+    TextClassifier.train(texts[:48], labels[:48], lm=LanguageModel.load(tiny_lm_dir), valid_pct=0.0,
+                         stage_epochs=(1, 1, 1, 1), bs=16, progress=False, callbacks=[rec])
+    n = 2 + 2  # embedding, one group per LSTM layer of the tiny LM (2), head
+    assert [t for t, _ in rec.stages] == [
+        [False] * (n - 1) + [True],
+        [False] * (n - 2) + [True] * 2,
+        [False] * (n - 3) + [True] * 3,
+        [True] * n,
+    ]
+    for trainable, lrs in rec.stages[1:]:
+        live = [g for g, on in enumerate(trainable) if on]
+        for lower, upper in zip(live, live[1:]):
+            assert lrs[upper] / lrs[lower] == pytest.approx(2.6, rel=1e-6)

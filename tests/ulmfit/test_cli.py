@@ -1,0 +1,83 @@
+"""The ``ulmfit`` command end to end on tiny data (in-process through ``ulmfit.cli.main``)."""
+
+import json
+
+import pytest
+
+from tests.ulmfit.conftest import tiny_corpus
+from ulmfit.cli import main
+from ulmfit.demo import load_demo_data
+
+
+@pytest.fixture(scope="module")
+def labelled_csv(tmp_path_factory):
+    (texts, labels), (vtexts, vlabels) = load_demo_data()
+    folder = tmp_path_factory.mktemp("csvdata")
+    for name, (t, lab) in {"train": (texts[:80], labels[:80]), "test": (vtexts[:24], vlabels[:24])}.items():
+        with open(folder / f"{name}.jsonl", "w") as f:
+            for text, label in zip(t, lab):
+                f.write(json.dumps({"text": text, "label": label}) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clf_dir(tiny_lm_dir, labelled_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("clf") / "model"
+    main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv / "train.jsonl"),
+          "--out", str(out), "--stage-epochs", "1,0,0,1", "--bs", "16", "--quiet"])
+    return out
+
+
+def test_pretrain_and_finetune_lm(tmp_path, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, text in enumerate(tiny_corpus()[:120]):
+        (corpus / f"doc{i}.txt").write_text(text)
+    out = tmp_path / "lm"
+    main(["pretrain", "--data", str(corpus), "--out", str(out), "--emb-sz", "16", "--n-hid", "24", "--n-layers", "2",
+          "--epochs", "1", "--bs", "8", "--bptt", "16", "--min-freq", "2", "--valid-pct", "0.1", "--quiet",
+          "--n-workers", "1"])
+    assert "validation perplexity" in capsys.readouterr().out
+    assert (out / "run" / "metrics.csv").is_file() or any((out / "run").glob("metrics.*"))
+    out2 = tmp_path / "lm2"
+    main(["finetune-lm", "--lm", str(out), "--data", str(corpus), "--out", str(out2), "--epochs", "1", "--bs", "8",
+          "--quiet"])
+    assert (out2 / "model.pt").is_file()
+
+
+def test_predict_arguments_and_json(clf_dir, capsys):
+    main(["predict", str(clf_dir), "great value, would buy again", "awful, it broke"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    label, prob, text = lines[0].split("\t")
+    assert label in {"positive", "negative"} and 0.5 <= float(prob) <= 1 and text == "great value, would buy again"
+    main(["predict", str(clf_dir), "--json", "fine"])
+    record = json.loads(capsys.readouterr().out)
+    assert set(record["probabilities"]) == {"positive", "negative"}
+    assert record["label"] == max(record["probabilities"], key=record["probabilities"].get)
+
+
+def test_predict_from_file_and_stdin(clf_dir, tmp_path, capsys, monkeypatch):
+    f = tmp_path / "in.txt"
+    f.write_text("one\ntwo\nthree\n")
+    main(["predict", str(clf_dir), "--file", str(f)])
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("first line\nsecond line\n"))
+    main(["predict", str(clf_dir)])
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+def test_evaluate_json_and_table(clf_dir, labelled_csv, capsys):
+    main(["evaluate", str(clf_dir), "--data", str(labelled_csv / "test.jsonl"), "--split", "train", "--json"])
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n"] == 24 and 0 <= metrics["accuracy"] <= 1
+    main(["evaluate", str(clf_dir), "--data", str(labelled_csv / "test.jsonl"), "--split", "train"])
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "confusion matrix" in out
+
+
+def test_bad_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="does not exist"):
+        main(["predict", str(tmp_path / "missing"), "text"])

@@ -1,0 +1,412 @@
+"""``TextClassifier``: ULMFiT stage 3, an AWD-LSTM classifier on a fine-tuned language model.
+
+    clf = TextClassifier.train(train_texts, train_labels, lm=lm, valid=(valid_texts, valid_labels))
+    clf.predict(["a fine film"]); clf.predict_proba(texts); clf.evaluate(texts, labels)
+    clf.save("my_clf"); TextClassifier.load("my_clf")
+
+Training follows the ULMFiT recipe: the encoder comes from the language model (same vocabulary), the
+head trains first, then the top layer groups are unfrozen one stage at a time (gradual unfreezing) with
+discriminative learning rates (each lower group gets the rate divided by 2.6) and one-cycle (or slanted
+triangular) schedules.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ulmfit.language_model import LanguageModel, _jsonable, _load_weights, _workers_for
+from ulmfit.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
+
+__all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble"]
+
+
+@dataclass
+class ClassifierConfig:
+    """Classifier training settings (ULMFiT stage 3). ``None`` means "chosen from the data size"."""
+
+    lr: float = 2e-2                     # head-only stage; later stages use lr * stage_lr_mults
+    stage_lr_mults: tuple[float, ...] = (1.0, 0.5, 0.25, 0.05)   # fastai tutorial: 2e-2, 1e-2, 5e-3, 1e-3
+    stage_epochs: tuple[int, ...] | None = None    # epochs per stage: head, -2, -3, all (tutorial 1,1,1,2)
+    lr_decay: float = 2.6                # each lower layer group: lr / 2.6
+    schedule: str = "one_cycle"          # or "stlr"
+    bs: int | None = None                # None: 64 (32 for small data sets)
+    bptt: int = 72
+    max_len: int = 72 * 20               # pooling sees the last max_len tokens (fastai: 1440)
+    drop_mult: float = 0.5               # fastai text_classifier_learner default
+    wd: float = 0.1
+    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
+    ar_alpha: float = 2.0
+    tar_beta: float = 1.0
+    multi_label: bool = False
+    threshold: float = 0.5               # multi-label decision threshold (per label after tuning)
+    tune_thresholds: bool = True         # multi-label: pick per-label thresholds on the validation set
+    valid_pct: float = 0.1               # used when no validation set is given
+    precision: str = "fp32"
+    clip: float | None = None
+    seed: int = 42
+
+
+def _auto_stage_epochs(n_docs: int) -> tuple[int, ...]:
+    """Gradual-unfreezing epochs per stage by data-set size: small sets need more passes."""
+    if n_docs < 2000:
+        return (2, 2, 2, 6)
+    if n_docs < 20000:
+        return (1, 1, 1, 4)
+    return (1, 1, 1, 2)
+
+
+class TextClassifier:
+    """A trained ULMFiT text classifier: network + vocabulary + tokenizer + classes."""
+
+    kind = "classifier"
+
+    def __init__(self, model: torch.nn.Module, vocab, tokenizer, arch, classes: Sequence[str], *,
+                 multi_label: bool = False, thresholds: Sequence[float] | None = None,
+                 head: dict[str, Any] | None = None, meta: dict[str, Any] | None = None):
+        self.model = model
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+        self.arch = arch
+        self.classes = list(classes)
+        self.multi_label = multi_label
+        self.thresholds = list(thresholds) if thresholds is not None else [0.5] * len(self.classes)
+        self.head = dict(head or {})
+        self.meta = dict(meta or {})
+
+    @property
+    def backwards(self) -> bool:
+        return bool(self.meta.get("backwards", False))
+
+    # ------------------------------------------------------------------ training
+    @classmethod
+    def train(cls, train_texts: Sequence[str], train_labels: Sequence, *, lm: LanguageModel | str | Path | None = None,
+              valid: tuple[Sequence[str], Sequence] | None = None, config: ClassifierConfig | None = None,
+              path: str | Path | None = None, progress: bool = True, callbacks: Sequence = (),
+              **overrides: Any) -> TextClassifier:
+        """Train a classifier on ``train_texts``/``train_labels`` from the language model ``lm``.
+
+        ``lm``: a ``LanguageModel``, a saved LM folder or a registry name (default: the shipped English LM,
+        without fine-tuning). ``train_labels``: one label per text, or for ``multi_label=True`` a list of
+        labels per text. ``valid``: ``(texts, labels)``; without it ``valid_pct`` of the training data is held out.
+        """
+        from ulmfit.data import ClassificationLoader
+        from ulmfit.models import AWDLSTMConfig, RNNRegularizer, build_classifier
+        from ulmfit.train import Learner
+        from ulmfit.train.distributed import setup_distributed
+
+        setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
+        config = replace(config or ClassifierConfig(), **overrides)
+        lm = _resolve_lm(lm)
+        train_texts, train_labels = list(train_texts), list(train_labels)
+        _check_pairs(train_texts, train_labels, "train")
+        if valid is None and config.valid_pct > 0:
+            (train_texts, train_labels), valid = _split(train_texts, train_labels, config.valid_pct, config.seed)
+        classes = _classes(train_labels, config.multi_label)
+        if len(classes) < 2 and not config.multi_label:
+            raise ValueError(f"train_labels hold {len(classes)} distinct label(s) {classes}: need at least 2")
+
+        arch = AWDLSTMConfig.classifier()
+        arch = replace(arch, emb_sz=lm.config.emb_sz, n_hid=lm.config.n_hid, n_layers=lm.config.n_layers,
+                       pad_token=lm.config.pad_token)
+        head = {"bptt": config.bptt, "max_len": config.max_len, "drop_mult": config.drop_mult}
+        model = build_classifier(len(lm.vocab), len(classes), arch.scaled(config.drop_mult),
+                                 bptt=config.bptt, max_len=config.max_len)
+        model.encoder.load_state_dict(lm.model.encoder.state_dict())
+        clf = cls(model, lm.vocab, lm.tokenizer, arch, classes, multi_label=config.multi_label,
+                  thresholds=[config.threshold] * len(classes), head=head,
+                  meta={"backwards": lm.backwards, "lm": lm.meta.get("name", "custom")})
+
+        train_ids = clf._encode(train_texts)
+        train_y = clf._targets(train_labels)
+        bs = config.bs or (32 if len(train_ids) < 5000 else 64)
+        train_dl = ClassificationLoader(train_ids, train_y, bs=bs, shuffle=True, pad_idx=arch.pad_token,
+                                        bptt=config.bptt, seed=config.seed, drop_last=len(train_ids) > bs)
+        valid_dl = None
+        if valid is not None:
+            valid_texts, valid_labels = list(valid[0]), list(valid[1])
+            _check_pairs(valid_texts, valid_labels, "valid")
+            valid_ids = clf._encode(valid_texts)
+            valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
+                                            bptt=config.bptt)
+        loss_func = F.binary_cross_entropy_with_logits if config.multi_label else F.cross_entropy
+        metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [_accuracy]
+        callbacks = list(callbacks)
+        if config.ar_alpha or config.tar_beta:
+            callbacks.append(RNNRegularizer(alpha=config.ar_alpha, beta=config.tar_beta))
+        learn = Learner(model, train_dl, valid_dl, loss_func=loss_func, metrics=metrics, wd=config.wd,
+                        moms=config.moms, precision=config.precision, clip=config.clip, path=path,
+                        progress=progress, seed=config.seed, callbacks=callbacks)
+
+        stage_epochs = config.stage_epochs or _auto_stage_epochs(len(train_ids))
+        n_groups = len(model.layer_groups())
+        start = time.time()
+        for stage, (epochs, mult) in enumerate(zip(stage_epochs, config.stage_lr_mults)):
+            if not epochs:
+                continue
+            if stage == len(stage_epochs) - 1:
+                learn.unfreeze()
+            else:
+                learn.freeze_to(-(stage + 1))
+            lr_max = config.lr * mult
+            lr = lr_max if stage == 0 else slice(lr_max / config.lr_decay ** (n_groups - 1), lr_max)
+            if config.schedule == "stlr":
+                learn.fit_stlr(epochs, lr)
+            elif config.schedule == "one_cycle":
+                learn.fit_one_cycle(epochs, lr)
+            else:
+                raise ValueError(f"schedule={config.schedule!r}: expected 'one_cycle' or 'stlr'")
+        model.eval()
+        if valid is not None and config.multi_label and config.tune_thresholds:
+            clf.thresholds = clf._tune_thresholds(valid[0], valid[1])
+        metrics_out = clf.evaluate(valid[0], valid[1]) if valid is not None else {}
+        clf.meta["history"] = [{"stage": "classifier", "train_documents": len(train_ids), "bs": bs,
+                                "stage_epochs": list(stage_epochs), "seconds": round(time.time() - start, 1),
+                                "config": _jsonable(asdict(config)),
+                                "valid": {k: v for k, v in metrics_out.items() if isinstance(v, float)}}]
+        return clf
+
+    # ------------------------------------------------------------------ inference
+    def _encode(self, texts: Sequence[str]) -> list[np.ndarray]:
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise TypeError(f"texts[{i}] is {type(text).__name__} ({text!r}); expected str")
+        tokens = self.tokenizer.tokenize(list(texts), n_workers=_workers_for(len(texts), None))
+        ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in tokens]
+        return [a[::-1].copy() for a in ids] if self.backwards else ids
+
+    def _targets(self, labels: Sequence) -> np.ndarray:
+        index = {c: i for i, c in enumerate(self.classes)}
+        if self.multi_label:
+            y = np.zeros((len(labels), len(self.classes)), dtype=np.float32)
+            for row, labs in enumerate(labels):
+                for lab in _as_list(labs):
+                    if str(lab) not in index:
+                        raise ValueError(f"unknown label {lab!r} at position {row}; known classes: {self.classes}")
+                    y[row, index[str(lab)]] = 1.0
+            return y
+        y = np.empty(len(labels), dtype=np.int64)
+        for row, lab in enumerate(labels):
+            if str(lab) not in index:
+                raise ValueError(f"unknown label {lab!r} at position {row}; known classes: {self.classes}")
+            y[row] = index[str(lab)]
+        return y
+
+    @torch.no_grad()
+    def predict_proba(self, texts: Sequence[str], bs: int = 64) -> np.ndarray:
+        """Class probabilities ``(N, C)`` in the order of ``texts`` (softmax; sigmoid for multi-label)."""
+        if isinstance(texts, str):
+            raise TypeError("predict_proba expects a list of texts, got a single str; wrap it in a list")
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        ids = self._encode(texts)
+        model = self.model.eval()
+        device = next(model.parameters()).device
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))   # length-sorted batches, less padding
+        out = np.empty((len(ids), len(self.classes)), dtype=np.float32)
+        pad = self.arch.pad_token
+        for start in range(0, len(order), bs):
+            batch = order[start:start + bs]
+            x = _pad_batch([ids[i] for i in batch], pad, int(self.head.get("bptt", 72)))
+            logits = model(x.to(device))[0].float()
+            probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+            out[batch] = probs.cpu().numpy()
+        return out
+
+    def predict(self, texts: Sequence[str]) -> list:
+        """Predicted label per text (multi-label: the list of labels whose probability passes its threshold)."""
+        probs = self.predict_proba(texts)
+        return self._decide(probs)
+
+    def _decide(self, probs: np.ndarray) -> list:
+        if self.multi_label:
+            thr = np.asarray(self.thresholds)
+            return [[c for c, hit in zip(self.classes, row >= thr) if hit] for row in probs]
+        return [self.classes[i] for i in probs.argmax(axis=1)]
+
+    def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict[str, Any]:
+        """Accuracy, per-class precision/recall/F1, macro F1 and the confusion matrix (rows: true)."""
+        texts, labels = list(texts), list(labels)
+        _check_pairs(texts, labels, "evaluate")
+        y = self._targets(labels)    # raises on unknown labels, naming them
+        probs = self.predict_proba(texts)
+        return _metrics(probs, y, self.classes, self.multi_label, np.asarray(self.thresholds))
+
+    def _tune_thresholds(self, texts: Sequence[str], labels: Sequence) -> list[float]:
+        y = self._targets(list(labels))
+        probs = self.predict_proba(list(texts))
+        best = []
+        for c in range(len(self.classes)):
+            scores = [(_f1(probs[:, c] >= t, y[:, c] > 0.5), -abs(t - 0.5), t) for t in np.arange(0.05, 0.96, 0.05)]
+            best.append(round(float(max(scores)[2]), 2))
+        return best
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_state(folder, self.model.state_dict())
+        write_config(folder, self.kind, {"arch": self.arch.to_dict(), "n_classes": len(self.classes),
+                                         "head": self.head, "meta": self.meta})
+        self.vocab.save(folder / "vocab.json")
+        write_json(folder / "tokenizer.json", self.tokenizer.to_dict(folder))
+        write_json(folder / "labels.json", {"classes": self.classes, "multi_label": self.multi_label,
+                                            "thresholds": self.thresholds})
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TextClassifier:
+        from ulmfit.models import AWDLSTMConfig, build_classifier
+        from ulmfit.text import Vocab, tokenizer_from_dict
+
+        folder = Path(folder)
+        config = read_config(folder, cls.kind)
+        labels = read_json(folder / "labels.json")
+        arch = AWDLSTMConfig.from_dict(config["arch"])
+        head = config.get("head", {})
+        vocab = Vocab.load(folder / "vocab.json")
+        tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
+        classes = labels["classes"]
+        model = build_classifier(len(vocab), len(classes), arch.scaled(head.get("drop_mult", 0.5)),
+                                 bptt=head.get("bptt", 72), max_len=head.get("max_len", 1440))
+        _load_weights(model, load_state(folder), folder)
+        model.eval()
+        return cls(model, vocab, tokenizer, arch, classes, multi_label=labels.get("multi_label", False),
+                   thresholds=labels.get("thresholds"), head=head, meta=config.get("meta", {}))
+
+    @staticmethod
+    def ensemble(models: Sequence[TextClassifier]) -> ClassifierEnsemble:
+        """Average the probabilities of several classifiers (e.g. a forward and a backward one)."""
+        return ClassifierEnsemble(models)
+
+    def __repr__(self) -> str:
+        return f"TextClassifier(classes={self.classes}, multi_label={self.multi_label}, vocab={len(self.vocab)})"
+
+
+class ClassifierEnsemble:
+    """Several classifiers over the same classes; probabilities are averaged."""
+
+    def __init__(self, models: Sequence[TextClassifier]):
+        models = list(models)
+        if not models:
+            raise ValueError("an ensemble needs at least one classifier")
+        for m in models[1:]:
+            if m.classes != models[0].classes or m.multi_label != models[0].multi_label:
+                raise ValueError(f"ensemble members disagree on classes: {models[0].classes} vs {m.classes}")
+        self.models = models
+        self.classes = models[0].classes
+        self.multi_label = models[0].multi_label
+        self.thresholds = list(np.mean([m.thresholds for m in models], axis=0))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return np.mean([m.predict_proba(texts) for m in self.models], axis=0)
+
+    def predict(self, texts: Sequence[str]) -> list:
+        return TextClassifier._decide(self, self.predict_proba(texts))
+
+    def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict[str, Any]:
+        y = self.models[0]._targets(list(labels))
+        return _metrics(self.predict_proba(texts), y, self.classes, self.multi_label, np.asarray(self.thresholds))
+
+
+# ---------------------------------------------------------------------- helpers
+def _resolve_lm(lm) -> LanguageModel:
+    if isinstance(lm, LanguageModel):
+        return lm
+    if lm is None:
+        import pretrained
+
+        lm = pretrained.DEFAULT
+    return LanguageModel.from_pretrained(lm)
+
+
+def _check_pairs(texts: list, labels: list, what: str) -> None:
+    if len(texts) != len(labels):
+        raise ValueError(f"{what}: {len(texts)} texts but {len(labels)} labels; need one label per text")
+    if not texts:
+        raise ValueError(f"{what}: no texts given")
+
+
+def _as_list(labs) -> list:
+    if isinstance(labs, str):
+        return [labs] if labs else []
+    return list(labs)
+
+
+def _classes(labels: Sequence, multi_label: bool) -> list[str]:
+    if multi_label:
+        return sorted({str(lab) for labs in labels for lab in _as_list(labs)})
+    return sorted({str(lab) for lab in labels})
+
+
+def _split(texts: list[str], labels: list, valid_pct: float, seed: int):
+    perm = np.random.default_rng(seed).permutation(len(texts))
+    n_valid = max(1, int(round(len(texts) * valid_pct)))
+    valid_idx, train_idx = perm[:n_valid], perm[n_valid:]
+    pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
+    return (pick(texts, train_idx), pick(labels, train_idx)), (pick(texts, valid_idx), pick(labels, valid_idx))
+
+
+def _pad_batch(seqs: list[np.ndarray], pad: int, bptt: int) -> torch.Tensor:
+    """Pad like training does: whole bptt chunks of padding in front, the remainder at the end."""
+    longest = max(len(s) for s in seqs)
+    x = torch.full((len(seqs), longest), pad, dtype=torch.long)
+    for row, s in enumerate(seqs):
+        front = ((longest - len(s)) // bptt) * bptt
+        x[row, front:front + len(s)] = torch.from_numpy(np.ascontiguousarray(s))
+    return x
+
+
+def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (pred.argmax(-1) == y).float().mean()
+
+
+def _multi_accuracy(threshold: float):
+    def accuracy_multi(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ((torch.sigmoid(pred) >= threshold).float() == y).float().mean()
+
+    return accuracy_multi
+
+
+def _f1(pred: np.ndarray, true: np.ndarray) -> float:
+    tp = float(np.sum(pred & true))
+    denom = float(np.sum(pred) + np.sum(true))
+    return 2 * tp / denom if denom else 0.0
+
+
+def _metrics(probs: np.ndarray, y: np.ndarray, classes: list[str], multi_label: bool,
+             thresholds: np.ndarray) -> dict[str, Any]:
+    per_class = {}
+    if multi_label:
+        pred = probs >= thresholds
+        true = y > 0.5
+        for c, name in enumerate(classes):
+            per_class[name] = _prf(pred[:, c], true[:, c])
+        return {"subset_accuracy": float(np.mean(np.all(pred == true, axis=1))),
+                "hamming_accuracy": float(np.mean(pred == true)),
+                "macro_f1": float(np.mean([v["f1"] for v in per_class.values()])), "per_class": per_class,
+                "n": int(len(y))}
+    pred = probs.argmax(axis=1)
+    confusion = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    np.add.at(confusion, (y, pred), 1)
+    for c, name in enumerate(classes):
+        per_class[name] = _prf(pred == c, y == c)
+    return {"accuracy": float(np.mean(pred == y)), "macro_f1": float(np.mean([v["f1"] for v in per_class.values()])),
+            "per_class": per_class, "confusion_matrix": confusion.tolist(), "classes": list(classes),
+            "n": int(len(y))}
+
+
+def _prf(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    tp = float(np.sum(pred & true))
+    precision = tp / float(np.sum(pred)) if np.sum(pred) else 0.0
+    recall = tp / float(np.sum(true)) if np.sum(true) else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": int(np.sum(true))}

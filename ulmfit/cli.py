@@ -1,0 +1,308 @@
+"""The ``ulmfit`` command: demo, tokenize, pretrain, finetune-lm, train-classifier, predict, evaluate.
+
+Every sub-command is a thin layer over the Python API (``LanguageModel``, ``TextClassifier``, the data
+sources); run ``ulmfit COMMAND --help`` for its options. A data source is a built-in name (``imdb``,
+``trec6``), a local path (aclImdb folder, TREC files, CSV/TSV/JSONL, class folders, plain text) or
+``hf:NAME``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+
+def _add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
+                   help="mixed precision through torch.amp (default fp32)")
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-col", action="append", dest="text_cols", default=None,
+                   help="CSV/TSV/JSONL text column (repeat for several; they are joined with xxfld)")
+    p.add_argument("--label-col", default=None, help="CSV/TSV/JSONL label column")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ulmfit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="the whole ULMFiT pipeline on the shipped data, offline, in minutes")
+    p.add_argument("--data", default=None, help="run on this data source instead of the shipped demo set")
+    p.add_argument("--out", type=Path, default=Path("ulmfit-demo"), help="where to save the models")
+    p.add_argument("--lm", default=None, help="pretrained LM name or folder (default: the shipped one)")
+    p.add_argument("--quick", action="store_true", help="one epoch per stage (for smoke tests)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("tokenize", help="tokenize a data source, one document per output line")
+    p.add_argument("data")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--split", default=None, help="only this split (default: all)")
+    p.add_argument("--lang", default="en")
+    p.add_argument("--n-workers", type=int, default=None)
+    _add_source_options(p)
+
+    p = sub.add_parser("pretrain", help="pretrain an AWD-LSTM language model from scratch on a corpus")
+    p.add_argument("--data", required=True, help="corpus: folder of .txt files, a text file, or any source")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--run-dir", type=Path, default=None, help="metrics.csv and checkpoints (default OUT/run)")
+    p.add_argument("--tokenizer", default="spacy", choices=["spacy", "sentencepiece"])
+    p.add_argument("--lang", default="en")
+    p.add_argument("--sp-vocab-size", type=int, default=30000, help="SentencePiece vocabulary size")
+    p.add_argument("--emb-sz", type=int, default=400)
+    p.add_argument("--n-hid", type=int, default=1152)
+    p.add_argument("--n-layers", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=5e-3)
+    p.add_argument("--bs", type=int, default=64)
+    p.add_argument("--bptt", type=int, default=72)
+    p.add_argument("--max-vocab", type=int, default=60000)
+    p.add_argument("--min-freq", type=int, default=3)
+    p.add_argument("--valid-pct", type=float, default=0.05)
+    p.add_argument("--drop-mult", type=float, default=1.0)
+    p.add_argument("--wd", type=float, default=0.1)
+    p.add_argument("--clip", type=float, default=None)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--backwards", action="store_true", help="train on reversed text (for fwd+bwd ensembles)")
+    p.add_argument("--half", action="store_true", help="store the weights as fp16 (half the size)")
+    p.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from")
+    p.add_argument("--n-workers", type=int, default=None, help="tokenizer processes (default: all cores)")
+    p.add_argument("--quiet", action="store_true")
+    _add_precision(p)
+
+    p = sub.add_parser("finetune-lm", help="fine-tune a pretrained LM on a target corpus (ULMFiT stage 2)")
+    p.add_argument("--lm", default=None, help="registry name or folder (default: the shipped English LM)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--epochs", type=int, default=None, help="unfrozen epochs (default: by corpus size)")
+    p.add_argument("--frozen-epochs", type=int, default=1)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--bs", type=int, default=None)
+    p.add_argument("--drop-mult", type=float, default=1.0)
+    p.add_argument("--schedule", default="one_cycle", choices=["one_cycle", "stlr"])
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--quiet", action="store_true")
+    _add_source_options(p)
+    _add_precision(p)
+
+    p = sub.add_parser("train-classifier", help="train a ULMFiT classifier (ULMFiT stage 3)")
+    p.add_argument("--lm", default=None, help="fine-tuned LM folder or registry name (default: shipped LM)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--valid-split", default=None, help="split to validate on (default: test if present)")
+    p.add_argument("--multi-label", action="store_true")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--stage-epochs", default=None, help="comma-separated epochs per stage, e.g. 1,1,1,2")
+    p.add_argument("--bs", type=int, default=None)
+    p.add_argument("--drop-mult", type=float, default=None)
+    p.add_argument("--schedule", default="one_cycle", choices=["one_cycle", "stlr"])
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--quiet", action="store_true")
+    _add_source_options(p)
+    _add_precision(p)
+
+    p = sub.add_parser("predict", help="classify texts given as arguments, in a file (one per line), or on stdin")
+    p.add_argument("model", type=Path, help="classifier folder")
+    p.add_argument("texts", nargs="*")
+    p.add_argument("--file", type=Path, default=None)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = sub.add_parser("evaluate", help="metrics of a classifier on a labelled data source")
+    p.add_argument("model", type=Path)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="test")
+    p.add_argument("--json", action="store_true")
+    _add_source_options(p)
+    return parser
+
+
+def _source_kwargs(args) -> dict:
+    kwargs = {}
+    if getattr(args, "text_cols", None):
+        kwargs["text_cols"] = args.text_cols
+    if getattr(args, "label_col", None):
+        kwargs["label_col"] = args.label_col
+    return kwargs
+
+
+def _cmd_tokenize(args) -> None:
+    from ulmfit.data import load_source
+    from ulmfit.text import Tokenizer
+
+    splits = load_source(args.data, **_source_kwargs(args))
+    names = [args.split] if args.split else sorted(splits)
+    tok = Tokenizer(lang=args.lang)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        for name in names:
+            if name not in splits:
+                raise SystemExit(f"error: split {name!r} not in {args.data} (found {sorted(splits)})")
+            for tokens in tok.tokenize(splits[name].texts, n_workers=args.n_workers):
+                f.write(" ".join(tokens) + "\n")
+    print(f"wrote {args.out}")
+
+
+def _corpus_texts(data: str, **kwargs) -> list[str]:
+    from ulmfit.data import load_source
+
+    splits = load_source(data, **kwargs)
+    texts = [t for name in ("train", "unsup", "text") if name in splits for t in splits[name].texts]
+    if not texts:  # a corpus folder may come back under another split name
+        texts = [t for split in splits.values() for t in split.texts]
+    return texts
+
+
+def _cmd_pretrain(args) -> None:
+    from ulmfit.language_model import LanguageModel, LMPretrainConfig
+    from ulmfit.models import AWDLSTMConfig
+    from ulmfit.text import SentencePieceTokenizer, Tokenizer
+
+    texts = _corpus_texts(args.data)
+    print(f"corpus {args.data}: {len(texts)} documents", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.tokenizer == "sentencepiece":
+        tokenizer = SentencePieceTokenizer.train(texts, vocab_size=args.sp_vocab_size, out_dir=args.out, lang=args.lang)
+    else:
+        tokenizer = Tokenizer(lang=args.lang)
+    arch = AWDLSTMConfig(emb_sz=args.emb_sz, n_hid=args.n_hid, n_layers=args.n_layers)
+    config = LMPretrainConfig(epochs=args.epochs, lr=args.lr, bs=args.bs, bptt=args.bptt, max_vocab=args.max_vocab,
+                              min_freq=args.min_freq, valid_pct=args.valid_pct, wd=args.wd, drop_mult=args.drop_mult,
+                              precision=args.precision, clip=args.clip, seed=args.seed, backwards=args.backwards)
+    run_dir = args.run_dir or args.out / "run"
+    lm = LanguageModel.pretrain(texts, tokenizer=tokenizer, arch=arch, config=config, path=run_dir,
+                                progress=not args.quiet, resume=args.resume, n_workers=args.n_workers)
+    from ulmfit.train.distributed import is_main_process
+
+    if is_main_process():
+        lm.save(args.out, half=args.half)
+        metrics = lm.meta["history"][-1]["metrics"]
+        print(f"saved {args.out}: validation perplexity {metrics.get('perplexity', float('nan')):.2f}, "
+              f"accuracy {metrics.get('accuracy', float('nan')):.4f}")
+
+
+def _cmd_finetune_lm(args) -> None:
+    import pretrained
+    from ulmfit.language_model import LanguageModel
+
+    lm = LanguageModel.from_pretrained(args.lm or pretrained.DEFAULT)
+    texts = _corpus_texts(args.data, **_source_kwargs(args))
+    metrics = lm.fine_tune(texts, epochs=args.epochs, frozen_epochs=args.frozen_epochs, lr=args.lr, bs=args.bs,
+                           drop_mult=args.drop_mult, schedule=args.schedule, precision=args.precision,
+                           path=args.run_dir, progress=not args.quiet)
+    from ulmfit.train.distributed import is_main_process
+
+    if is_main_process():
+        lm.save(args.out)
+        print(f"saved {args.out}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+
+
+def _train_valid(data: str, valid_split: str | None, **kwargs):
+    from ulmfit.data import load_source
+
+    splits = load_source(data, **kwargs)
+    if "train" not in splits or splits["train"].labels is None:
+        raise SystemExit(f"error: {data} has no labelled 'train' split (found {sorted(splits)})")
+    name = valid_split or next((n for n in ("valid", "validation", "test") if n in splits), None)
+    valid = None
+    if name is not None:
+        if name not in splits or splits[name].labels is None:
+            raise SystemExit(f"error: {data} has no labelled split {name!r} (found {sorted(splits)})")
+        valid = (splits[name].texts, splits[name].labels)
+    return splits, splits["train"], valid
+
+
+def _cmd_train_classifier(args) -> None:
+    from ulmfit.classifier import TextClassifier
+
+    _, train, valid = _train_valid(args.data, args.valid_split, **_source_kwargs(args))
+    overrides = {k: v for k, v in {"lr": args.lr, "bs": args.bs, "drop_mult": args.drop_mult}.items() if v is not None}
+    if args.stage_epochs:
+        overrides["stage_epochs"] = tuple(int(e) for e in args.stage_epochs.split(","))
+    clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, multi_label=args.multi_label,
+                               schedule=args.schedule, precision=args.precision, path=args.run_dir,
+                               progress=not args.quiet, **overrides)
+    clf.save(args.out)
+    if valid is not None:
+        metrics = clf.meta["history"][-1]["valid"]
+        print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print(f"saved {args.out}\npredict with: ulmfit predict {args.out} \"some text\"")
+
+
+def _cmd_predict(args) -> None:
+    from ulmfit.classifier import TextClassifier
+
+    clf = TextClassifier.load(args.model)
+    if args.texts:
+        texts = list(args.texts)
+    elif args.file:
+        if not args.file.is_file():
+            raise SystemExit(f"error: --file {args.file} not found")
+        texts = [line.rstrip("\n") for line in args.file.read_text(encoding="utf-8").splitlines()]
+    else:
+        texts = [line.rstrip("\n") for line in sys.stdin]
+    probs = clf.predict_proba(texts)
+    labels = clf._decide(probs)
+    for text, label, row in zip(texts, labels, probs):
+        if args.json:
+            record = {"text": text, "label": label, "probabilities": dict(zip(clf.classes, map(float, row)))}
+            print(json.dumps(record, ensure_ascii=False))
+        elif clf.multi_label:
+            print(f"{','.join(label) or '-'}\t{text}")
+        else:
+            print(f"{label}\t{row.max():.3f}\t{text}")
+
+
+def _cmd_evaluate(args) -> None:
+    from ulmfit.classifier import TextClassifier
+    from ulmfit.data import load_source
+
+    clf = TextClassifier.load(args.model)
+    splits = load_source(args.data, **_source_kwargs(args))
+    if args.split not in splits or splits[args.split].labels is None:
+        raise SystemExit(f"error: {args.data} has no labelled split {args.split!r} (found {sorted(splits)})")
+    metrics = clf.evaluate(splits[args.split].texts, splits[args.split].labels)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return
+    print(format_metrics(metrics))
+
+
+def format_metrics(metrics: dict) -> str:
+    """A readable table of ``TextClassifier.evaluate``'s result."""
+    lines = []
+    for key in ("accuracy", "subset_accuracy", "hamming_accuracy", "macro_f1"):
+        if key in metrics:
+            lines.append(f"{key:>16s}: {metrics[key]:.4f}")
+    lines.append(f"{'class':>16s}  precision  recall     f1  support")
+    for name, m in metrics["per_class"].items():
+        lines.append(f"{name:>16s}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
+    if "confusion_matrix" in metrics:
+        lines.append("confusion matrix (rows: true, columns: predicted):")
+        width = max(len(c) for c in metrics["classes"])
+        for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
+            lines.append(f"  {name:>{width}s} " + " ".join(f"{v:5d}" for v in row))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    commands = {"tokenize": _cmd_tokenize, "pretrain": _cmd_pretrain, "finetune-lm": _cmd_finetune_lm,
+                "train-classifier": _cmd_train_classifier, "predict": _cmd_predict, "evaluate": _cmd_evaluate}
+    if args.command == "demo":
+        from ulmfit.demo import run_demo
+
+        run_demo(data=args.data, out=args.out, lm=args.lm, quick=args.quick, progress=not args.quiet)
+        return
+    try:
+        commands[args.command](args)
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from err
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,496 @@
+"""``LanguageModel``: an AWD-LSTM language model with its vocabulary and tokenizer.
+
+    lm = LanguageModel.from_pretrained(pretrained.DEFAULT)     # or a saved folder
+    lm.fine_tune(texts)                                        # ULMFiT stage 2 on the target corpus
+    lm.perplexity(texts); lm.generate("The movie", n_words=20); lm.save("my_lm")
+
+The object is a thin, explicit bundle: ``lm.model`` (the ``nn.Module``), ``lm.vocab``, ``lm.tokenizer``,
+``lm.config`` (the architecture) and ``lm.meta`` (direction, training history, metrics).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ulmfit.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
+
+__all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
+
+
+@dataclass
+class LMFineTuneConfig:
+    """ULMFiT stage 2 (LM fine-tuning) settings. ``None`` means "chosen from the corpus size"."""
+
+    frozen_epochs: int = 1            # epochs with only the embeddings / decoder trainable (fastai: 1)
+    frozen_lr: float = 2e-2           # fastbook: fit_one_cycle(1, 2e-2)
+    epochs: int | None = None         # unfrozen epochs; None: from corpus size (fastai's IMDb recipe: 10)
+    lr: float = 2e-3                  # unfrozen max lr (fastbook 2e-3), one-cycle
+    lr_decay: float = 2.6             # discriminative lrs: each lower layer group gets lr / 2.6 (1: none)
+    bs: int | None = None             # None: 64, fewer rows for small corpora so an epoch has enough steps
+    bptt: int = 72
+    drop_mult: float = 1.0            # fastai language_model_learner default
+    wd: float = 0.1                   # fastai tutorial LM wd
+    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
+    schedule: str = "one_cycle"       # or "stlr" (ULMFiT paper: cut_frac 0.1, ratio 32)
+    vocab: str = "extend"             # "extend": keep the LM's vocab, add new frequent tokens; "keep"; "target"
+    min_freq: int = 3
+    max_vocab: int = 60000
+    valid_pct: float = 0.1
+    precision: str = "fp32"
+    clip: float | None = None
+    seed: int = 42
+
+
+@dataclass
+class LMPretrainConfig:
+    """Pretraining from scratch (``ulmfit pretrain``)."""
+
+    epochs: int = 3
+    lr: float = 5e-3
+    bs: int = 64
+    bptt: int = 72
+    max_vocab: int = 60000
+    min_freq: int = 3
+    valid_pct: float = 0.05
+    wd: float = 0.1
+    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
+    drop_mult: float = 1.0
+    precision: str = "fp32"
+    clip: float | None = None
+    seed: int = 42
+    backwards: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _auto_epochs(n_tokens: int) -> int:
+    """Unfrozen LM fine-tuning epochs by corpus size: small corpora need more passes."""
+    if n_tokens < 200_000:
+        return 6
+    if n_tokens < 2_000_000:
+        return 4
+    return 3
+
+
+def _auto_bs(n_tokens: int, bptt: int, target_batches: int = 40) -> int:
+    """Rows per batch: 64, reduced (down to 8) so that one epoch has at least ``target_batches`` batches."""
+    bs = 64
+    while bs > 8 and n_tokens // (bs * bptt) < target_batches:
+        bs //= 2
+    return bs
+
+
+class LanguageModel:
+    """An AWD-LSTM language model bundled with its vocabulary and tokenizer."""
+
+    kind = "language_model"
+
+    def __init__(self, model: torch.nn.Module, vocab, tokenizer, config, meta: dict[str, Any] | None = None):
+        self.model = model
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+        self.config = config
+        self.meta = dict(meta or {})
+
+    # ------------------------------------------------------------------ construction and persistence
+    @property
+    def backwards(self) -> bool:
+        return bool(self.meta.get("backwards", False))
+
+    @classmethod
+    def from_scratch(cls, vocab, tokenizer, config=None, backwards: bool = False) -> LanguageModel:
+        """A randomly initialised model for ``vocab`` (``config``: an ``AWDLSTMConfig``, default LM preset)."""
+        from ulmfit.models import AWDLSTMConfig, build_language_model
+
+        config = config or AWDLSTMConfig()
+        return cls(build_language_model(len(vocab), config), vocab, tokenizer, config, {"backwards": backwards})
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str | Path) -> LanguageModel:
+        """A registry name (``pretrained.list_models()``) or a folder written by :meth:`save`."""
+        path = Path(name_or_dir)
+        if path.is_dir():
+            return cls.load(path)
+        import pretrained
+
+        return pretrained.load(str(name_or_dir))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> LanguageModel:
+        from ulmfit.models import AWDLSTMConfig, build_language_model
+        from ulmfit.text import Vocab, tokenizer_from_dict
+
+        folder = Path(folder)
+        config = read_config(folder, cls.kind)
+        arch = AWDLSTMConfig.from_dict(config["arch"])
+        vocab = Vocab.load(folder / "vocab.json")
+        tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
+        model = build_language_model(len(vocab), arch)
+        _load_weights(model, load_state(folder), folder)
+        model.eval()
+        return cls(model, vocab, tokenizer, arch, config.get("meta", {}))
+
+    def save(self, folder: str | Path, half: bool = False) -> Path:
+        """Write the model folder (weights, config, vocab, tokenizer spec). ``half``: fp16 weights."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_state(folder, self.model.state_dict(), half=half)
+        write_config(folder, self.kind, {"arch": self.config.to_dict(), "meta": self.meta})
+        self.vocab.save(folder / "vocab.json")
+        write_json(folder / "tokenizer.json", self.tokenizer.to_dict(folder))
+        return folder
+
+    def export_fastai(self, folder: str | Path) -> tuple[Path, Path]:
+        """Write ``lm.pth`` (fastai v2 LM state dict layout) and ``lm_vocab.pkl`` (list of str) into ``folder``.
+
+        fastai's ``learn.load_pretrained(wgts_fname, vocab_fname)`` accepts the pair.
+        """
+        from pretrained.fastai_io import save_fastai_vocab, to_fastai_state_dict
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        weights, vocab_path = folder / "lm.pth", folder / "lm_vocab.pkl"
+        torch.save(to_fastai_state_dict(self.model.state_dict()), weights)
+        save_fastai_vocab(list(self.vocab.itos), vocab_path)
+        return weights, vocab_path
+
+    @classmethod
+    def from_fastai(cls, weights_pth: str | Path, vocab_pkl: str | Path, config=None,
+                    tokenizer=None) -> LanguageModel:
+        """Load a fastai v1/v2 AWD-LSTM LM (``lstm_fwd.pth`` + ``itos_wt103.pkl``); the pickle is read safely."""
+        from pretrained.fastai_io import from_fastai_state_dict, load_fastai_vocab, read_fastai_weights
+        from ulmfit.models import AWDLSTMConfig, build_language_model
+        from ulmfit.text import Tokenizer, Vocab
+
+        itos = load_fastai_vocab(vocab_pkl)
+        state = from_fastai_state_dict(read_fastai_weights(weights_pth))
+        config = config or AWDLSTMConfig.language_model()
+        emb_key = next(k for k in state if k.endswith("encoder.weight") or k.endswith("embedding.weight"))
+        emb_sz, n_rows = state[emb_key].shape[1], state[emb_key].shape[0]
+        if n_rows != len(itos):
+            raise ValueError(f"{weights_pth} has {n_rows} embedding rows but {vocab_pkl} lists {len(itos)} "
+                             "tokens: the two files do not belong together")
+        config = replace(config, emb_sz=emb_sz)
+        vocab = Vocab.from_itos(itos)
+        model = build_language_model(len(vocab), config)
+        _load_weights(model, state, Path(weights_pth))
+        model.eval()
+        return cls(model, vocab, tokenizer or Tokenizer(), config,
+                   {"backwards": "bwd" in Path(weights_pth).name, "source": f"fastai:{Path(weights_pth).name}"})
+
+    # ------------------------------------------------------------------ encoding
+    def encode(self, texts: Sequence[str], n_workers: int | None = None) -> list[np.ndarray]:
+        """Tokenize and numericalize ``texts`` -> one int array per document (reversed when backwards)."""
+        tokens = self.tokenizer.tokenize(list(texts), n_workers=_workers_for(len(texts), n_workers))
+        ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in tokens]
+        return [a[::-1].copy() for a in ids] if self.backwards else ids
+
+    # ------------------------------------------------------------------ training
+    def _learner(self, train_ids, valid_ids, bs: int, bptt: int, *, wd, moms, precision, clip, seed, path,
+                 progress, callbacks=()):
+        from ulmfit.data import LMLoader
+        from ulmfit.models import RNNRegularizer, lm_loss
+        from ulmfit.train import Learner, accuracy, perplexity
+        from ulmfit.train.distributed import setup_distributed
+
+        setup_distributed()  # under torchrun the loaders below read rank / world size: start the group first
+        train_dl = LMLoader(train_ids, bs=bs, bptt=bptt, shuffle=True, seed=seed, vocab_size=len(self.vocab))
+        valid_dl = None
+        if valid_ids:
+            valid_dl = LMLoader(valid_ids, bs=min(bs, _max_rows(valid_ids, bptt)), bptt=bptt,
+                                vocab_size=len(self.vocab))
+        return Learner(self.model, train_dl, valid_dl, loss_func=lm_loss, metrics=[accuracy, perplexity], wd=wd,
+                       moms=moms, precision=precision, clip=clip, path=path, progress=progress, seed=seed,
+                       callbacks=[RNNRegularizer(alpha=2.0, beta=1.0), *callbacks])
+
+    def fine_tune(self, texts_or_source: Sequence[str] | str, *, valid: Sequence[str] | None = None,
+                  config: LMFineTuneConfig | None = None, path: str | Path | None = None,
+                  progress: bool = True, **overrides: Any) -> dict[str, float]:
+        """ULMFiT stage 2: adapt the LM to the target corpus.
+
+        First only the embeddings and decoder (tied) + decoder bias train for ``frozen_epochs`` epochs, then
+        all layers with one-cycle (or STLR) and discriminative learning rates. ``texts_or_source`` is a list
+        of texts or a data source name/path (its train + unsup texts). Returns the final validation metrics.
+        """
+        config = replace(config or LMFineTuneConfig(), **overrides)
+        texts = _texts_from(texts_or_source)
+        if valid is None and config.valid_pct > 0 and len(texts) >= 10:
+            rng = np.random.default_rng(config.seed)
+            perm = rng.permutation(len(texts))
+            n_valid = max(1, int(round(len(texts) * config.valid_pct)))
+            valid = [texts[i] for i in perm[:n_valid]]
+            texts = [texts[i] for i in perm[n_valid:]]
+        tokens = self.tokenizer.tokenize(list(texts), n_workers=_workers_for(len(texts), None))
+        valid_tokens = self.tokenizer.tokenize(list(valid), n_workers=_workers_for(len(valid), None)) if valid else []
+        if config.vocab != "keep":
+            self._adapt_vocab(tokens, config)
+        train_ids = self._ids(tokens)
+        valid_ids = self._ids(valid_tokens)
+        n_tokens = int(sum(len(a) for a in train_ids))
+        bs = config.bs or _auto_bs(n_tokens, config.bptt)
+        epochs = config.epochs if config.epochs is not None else _auto_epochs(n_tokens)
+        self._set_dropout(config.drop_mult)
+        learn = self._learner(train_ids, valid_ids, bs, config.bptt, wd=config.wd, moms=config.moms,
+                              precision=config.precision, clip=config.clip, seed=config.seed, path=path,
+                              progress=progress)
+        start = time.time()
+        if config.frozen_epochs:
+            learn.freeze()
+            learn.fit_one_cycle(config.frozen_epochs, config.frozen_lr)
+        learn.unfreeze()
+        if epochs:
+            n_groups = len(self.model.layer_groups())
+            lr = slice(config.lr / config.lr_decay ** (n_groups - 1), config.lr) if config.lr_decay != 1 else config.lr
+            if config.schedule == "stlr":
+                learn.fit_stlr(epochs, lr)
+            elif config.schedule == "one_cycle":
+                learn.fit_one_cycle(epochs, lr)
+            else:
+                raise ValueError(f"schedule={config.schedule!r}: expected 'one_cycle' or 'stlr'")
+        self.model.eval()
+        metrics = self._final_metrics(learn) if valid_ids else {}
+        history = self.meta.setdefault("history", [])
+        history.append({"stage": "fine_tune", "train_tokens": n_tokens, "epochs": [config.frozen_epochs, epochs],
+                        "bs": bs, "seconds": round(time.time() - start, 1), "config": _jsonable(asdict(config)),
+                        "metrics": metrics})
+        return metrics
+
+    @classmethod
+    def pretrain(cls, texts: Sequence[str], *, tokenizer=None, arch=None, config: LMPretrainConfig | None = None,
+                 valid: Sequence[str] | None = None, path: str | Path | None = None, progress: bool = True,
+                 resume: str | Path | None = None, n_workers: int | None = None) -> LanguageModel:
+        """Pretrain an AWD-LSTM LM from scratch on ``texts`` (ULMFiT stage 1)."""
+        from ulmfit.text import Tokenizer, Vocab
+
+        config = config or LMPretrainConfig()
+        tokenizer = tokenizer or Tokenizer()
+        texts = list(texts)
+        if valid is None:
+            rng = np.random.default_rng(config.seed)
+            perm = rng.permutation(len(texts))
+            n_valid = max(1, int(round(len(texts) * config.valid_pct))) if config.valid_pct > 0 else 0
+            valid = [texts[i] for i in perm[:n_valid]]
+            texts = [texts[i] for i in perm[n_valid:]]
+        t0 = time.time()
+        tokens = tokenizer.tokenize(texts, n_workers=n_workers)
+        valid_tokens = tokenizer.tokenize(list(valid), n_workers=n_workers) if valid else []
+        vocab = Vocab.build(tokens, max_vocab=config.max_vocab, min_freq=config.min_freq)
+        print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
+              f"vocab {len(vocab)}", flush=True)
+        lm = cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
+        lm._set_dropout(config.drop_mult)
+        train_ids, valid_ids = lm._ids(tokens), lm._ids(valid_tokens)
+        n_tokens = int(sum(len(a) for a in train_ids))
+        from ulmfit.train import CheckpointCallback
+
+        checkpoints = [CheckpointCallback(every_n_steps=500)] if path is not None else []
+        learn = lm._learner(train_ids, valid_ids, config.bs, config.bptt, wd=config.wd, moms=config.moms,
+                            precision=config.precision, clip=config.clip, seed=config.seed, path=path,
+                            progress=progress, callbacks=checkpoints)
+        start = time.time()
+        learn.fit_one_cycle(config.epochs, config.lr, resume=resume)
+        lm.model.eval()
+        metrics = lm._final_metrics(learn) if valid_ids else {}
+        lm.meta.update({"history": [{"stage": "pretrain", "train_tokens": n_tokens,
+                                     "valid_tokens": int(sum(len(a) for a in valid_ids)),
+                                     "train_documents": len(texts), "valid_documents": len(valid),
+                                     "epochs": config.epochs, "seconds": round(time.time() - start, 1),
+                                     "config": _jsonable(asdict(config)), "metrics": metrics}]})
+        return lm
+
+    def _final_metrics(self, learn) -> dict[str, float]:
+        result = learn.validate()
+        loss = float(result["valid_loss"])
+        accuracy = float(result.get("accuracy", float("nan")))
+        return {"valid_loss": loss, "perplexity": math.exp(loss), "accuracy": accuracy}
+
+    def _ids(self, token_lists) -> list[np.ndarray]:
+        ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in token_lists]
+        return [a[::-1].copy() for a in ids] if self.backwards else ids
+
+    def _set_dropout(self, drop_mult: float) -> None:
+        """Rebuild the network with every dropout scaled by ``drop_mult`` (weights kept)."""
+        from ulmfit.models import build_language_model
+
+        model = build_language_model(len(self.vocab), self.config.scaled(drop_mult))
+        model.load_state_dict(self.model.state_dict())
+        self.model = model
+
+    def _adapt_vocab(self, token_lists, config: LMFineTuneConfig) -> None:
+        """Vocabulary matching: shared tokens keep their rows, new ones get the mean row and mean bias."""
+        from pretrained.fastai_io import match_embeddings
+        from ulmfit.models import build_language_model
+        from ulmfit.text import Vocab
+
+        if config.vocab == "target":
+            new_vocab = Vocab.build(token_lists, max_vocab=config.max_vocab, min_freq=config.min_freq)
+        elif config.vocab == "extend":
+            counts = Counter(t for doc in token_lists for t in doc)
+            known = set(self.vocab.itos)
+            new = [t for t, c in counts.most_common() if c >= config.min_freq and t not in known]
+            base = [t for t in self.vocab.itos if t != "xxfake"]
+            if not new:
+                return
+            new_vocab = Vocab.from_itos((base + new)[: max(config.max_vocab, len(base))])
+        else:
+            raise ValueError(f"vocab={config.vocab!r}: expected 'extend', 'keep' or 'target'")
+        state = match_embeddings(self.model.state_dict(), list(self.vocab.itos), list(new_vocab.itos))
+        model = build_language_model(len(new_vocab), self.config)
+        _load_weights(model, state, Path("<vocabulary matching>"))
+        self.model, self.vocab = model, new_vocab
+
+    # ------------------------------------------------------------------ evaluation and generation
+    @torch.no_grad()
+    def evaluate(self, texts: Sequence[str], bs: int = 16, bptt: int = 72) -> dict[str, float]:
+        """Token-level loss, perplexity and next-token accuracy of ``texts`` as one stream (eval mode)."""
+        from ulmfit.data import LMLoader
+
+        ids = self.encode(texts)
+        n = int(sum(len(a) for a in ids))
+        if n < 2:
+            raise ValueError("evaluate needs at least 2 tokens of text; got " + repr(list(texts)[:3]))
+        loader = LMLoader(ids, bs=min(bs, _max_rows(ids, bptt)), bptt=bptt, vocab_size=len(self.vocab))
+        model = self.model.eval()
+        device = next(model.parameters()).device
+        model.reset()
+        total_loss, total_correct, total = 0.0, 0, 0
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            logits = model(x)[0].float()
+            total_loss += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                                            reduction="sum").item()
+            total_correct += (logits.argmax(-1) == y).sum().item()
+            total += y.numel()
+        loss = total_loss / total
+        return {"loss": loss, "perplexity": math.exp(loss), "accuracy": total_correct / total, "tokens": total}
+
+    def perplexity(self, texts: Sequence[str]) -> float:
+        return self.evaluate(texts)["perplexity"]
+
+    def accuracy(self, texts: Sequence[str]) -> float:
+        """Next-token accuracy on ``texts``."""
+        return self.evaluate(texts)["accuracy"]
+
+    @torch.no_grad()
+    def generate(self, prompt: str, n_words: int = 30, temperature: float = 1.0, seed: int | None = None,
+                 no_unk: bool = True) -> str:
+        """Sample ``n_words`` tokens after ``prompt`` and return the text (markers such as xxmaj applied)."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if self.backwards:
+            raise ValueError("generate() needs a forward model; this one was trained on reversed text")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        model = self.model.eval()
+        device = next(model.parameters()).device
+        tokens = self.tokenizer.tokenize([prompt], n_workers=1)[0]
+        ids = self.vocab.numericalize(tokens)
+        never = {"xxpad", "xxfake", "xxbos"} | ({"xxunk"} if no_unk else set())
+        banned = [i for i, t in enumerate(self.vocab.itos) if t in never]
+        model.reset()
+        logits = model(torch.tensor([ids], device=device))[0][0, -1].float()
+        out = list(tokens)
+        for _ in range(n_words):
+            logits[banned] = -float("inf")
+            probs = torch.softmax(logits / temperature, dim=-1).cpu()
+            nxt = int(torch.multinomial(probs, 1, generator=generator))
+            out.append(self.vocab.itos[nxt])
+            logits = model(torch.tensor([[nxt]], device=device))[0][0, -1].float()
+        model.reset()
+        return detokenize(out)
+
+    def __repr__(self) -> str:
+        direction = "bwd" if self.backwards else "fwd"
+        return (f"LanguageModel(vocab={len(self.vocab)}, emb_sz={self.config.emb_sz}, n_hid={self.config.n_hid}, "
+                f"n_layers={self.config.n_layers}, direction={direction})")
+
+
+def detokenize(tokens: Sequence[str]) -> str:
+    """Undo the case markers and spacing of fastai-style tokens (best effort, for display)."""
+    words: list[str] = []
+    cap = upper = False
+    rep: int | None = None
+    for tok in tokens:
+        if tok in ("xxbos", "xxeos", "xxpad", "xxfld"):
+            continue
+        if tok == "xxmaj":
+            cap = True
+            continue
+        if tok == "xxup":
+            upper = True
+            continue
+        if tok in ("xxrep", "xxwrep"):
+            rep = -1
+            continue
+        if rep == -1 and tok.isdigit():
+            rep = int(tok)
+            continue
+        word = tok.replace("\u2581", " ")
+        word = word.upper() if upper else word.capitalize() if cap else word
+        cap = upper = False
+        if rep:
+            word = word * rep if len(word) == 1 else " ".join([word] * rep)
+            rep = None
+        words.append(word)
+    text = " ".join(words)
+    for punct in (" .", " ,", " !", " ?", " ;", " :", " 's", " n't", " 're", " 've", " 'll", " 'm", " 'd", " )"):
+        text = text.replace(punct, punct[1:])
+    return text.replace("( ", "(").replace(" \n ", "\n").strip()
+
+
+def _load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            part for part in (f"missing keys {missing[:5]}" if missing else "",
+                              f"unexpected keys {unexpected[:5]}" if unexpected else "",
+                              "shape mismatch " + ", ".join(f"{k}: {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+                                                            for k in wrong[:5]) if wrong else "") if part)
+        raise ValueError(f"weights from {source} do not fit this architecture: {detail}")
+    model.load_state_dict(state)
+
+
+def _texts_from(texts_or_source: Sequence[str] | str) -> list[str]:
+    if isinstance(texts_or_source, (str, Path)):
+        from ulmfit.data import load_source
+
+        splits = load_source(str(texts_or_source))
+        texts = [t for name in ("train", "unsup") if name in splits for t in splits[name].texts]
+        if not texts:
+            raise ValueError(f"data source {texts_or_source!r} has no 'train' or 'unsup' texts "
+                             f"(found splits {sorted(splits)})")
+        return texts
+    texts = list(texts_or_source)
+    if not texts:
+        raise ValueError("fine_tune got an empty list of texts")
+    return texts
+
+
+def _workers_for(n_texts: int, n_workers: int | None) -> int | None:
+    """In-process tokenization for small inputs: starting worker processes costs more than it saves."""
+    if n_workers is not None:
+        return n_workers
+    return 1 if n_texts < 2000 else None
+
+
+def _max_rows(ids: Sequence[np.ndarray], bptt: int) -> int:
+    n = int(sum(len(a) for a in ids))
+    return max(1, min(64, (n - 1) // max(2, bptt // 4)))
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
