@@ -11,7 +11,8 @@ hidden 600 / 3 layers, ``default`` = emb 400 / hidden 1152 / 3 layers (fastai's 
 the same tied decoder (Linear(emb, vocab) + bias) and flattened cross entropy; a training step is
 forward + loss + backward + Adam step; the recurrent state is carried and detached between batches.
 ``plain`` has no dropout at all. Eval = forward + loss under ``torch.inference_mode``.
-Models are interleaved round by round and the best round is reported (robust to other load).
+Models are interleaved round by round and the best round is reported; on a loaded machine use
+``--threads 1 --clock cpu`` (tokens per CPU-second of the benchmark process).
 Prints a markdown table (and one JSON line per measurement with ``--json-out FILE``).
 """
 
@@ -117,12 +118,13 @@ class Runner:
     def run(self, steps: int) -> float:
         """Tokens per second over ``steps`` batches."""
         with torch.inference_mode() if self.mode == "eval" else contextlib.nullcontext():
+            clock = time.process_time if self.args.clock == "cpu" else time.perf_counter
             _sync(self.device)
-            start = time.perf_counter()
+            start = clock()
             for _ in range(steps):
                 self.step()
             _sync(self.device)
-        return self.args.bs * self.args.bptt * steps / (time.perf_counter() - start)
+        return self.args.bs * self.args.bptt * steps / (clock() - start)
 
 
 def measure_all(models: list[str], size: dict, args: argparse.Namespace, mode: str) -> dict[str, float]:
@@ -148,7 +150,7 @@ def fastai_subprocess(python: str, config: str, args: argparse.Namespace, mode: 
            "--vocab", str(args.vocab), "--bs", str(args.bs), "--bptt", str(args.bptt), "--steps", str(args.steps),
            "--rounds", str(args.rounds), "--warmup", str(args.warmup), "--device", args.device,
            "--precision", args.precision.split(",")[0],
-           "--threads", str(args.threads)]
+           "--threads", str(args.threads), "--clock", args.clock]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         print(f"fastai worker failed ({python}):\n{res.stderr[-2000:]}", file=sys.stderr)
@@ -170,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--precision", default="fp32", help="fp32, bf16 or fp16 (cuda), or a comma list")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                   help="cpu: tokens per CPU-second of this process (stable on a loaded machine; use with --threads 1)")
     p.add_argument("--fastai-python", default=None, help="a python with fastai installed: also time fastai")
     p.add_argument("--breakdown", action="store_true", help="also time ours without decoder + loss")
     p.add_argument("--json-out", default=None)
@@ -198,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     baseline = "plain" + suffix
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"# {device_name}, torch {torch.__version__}, {'/'.join(precisions)}, vocab {args.vocab}, bs {args.bs}, "
-          f"bptt {args.bptt}, best of {args.rounds} rounds of {args.steps} steps after {args.warmup} warm-up\n")
+          f"bptt {args.bptt}, best of {args.rounds} rounds of {args.steps} steps after {args.warmup} warm-up, "
+          f"{args.clock} clock\n")
     print(f"| config | mode | model | tokens/s | vs {baseline} |")
     print("|---|---|---|---:|---:|")
     records = []
@@ -215,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
                       f"| {config} | {mode} | {name} | failed | - |", flush=True)
                 records.append(dict(config=config, mode=mode, model=name.partition("@")[0], tokens_per_s=tps,
                                     precision=name.partition("@")[2] or precisions[0], device=device_name,
-                                    bs=args.bs, bptt=args.bptt, vocab=args.vocab))
+                                    bs=args.bs, bptt=args.bptt, vocab=args.vocab, clock=args.clock))
             enc, full = results.get(f"ours, encoder only{suffix}"), results.get("ours" + suffix)
             if enc and full:
                 print(f"| {config} | train | decoder + loss share of ours' step | {1 - full / enc:.0%} | |", flush=True)

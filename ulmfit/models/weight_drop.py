@@ -1,0 +1,72 @@
+"""Weight dropout (DropConnect) on an LSTM's hidden-to-hidden matrix, keeping the fused kernel.
+
+Unlike salesforce/awd-lstm-lm's ``WeightDrop`` (and fastai's ``WeightDropout``), nothing is deleted or
+monkeypatched: the layer owns its four parameters and calls the same fused op as ``nn.LSTM``
+(native CPU kernel, cuDNN on GPU) with the dropped matrix. On CUDA the four weights are concatenated
+into one buffer per forward so cuDNN sees a single contiguous chunk (no warning, no hidden copy).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["WeightDropLSTM", "single_chunk"]
+
+LSTMHidden = tuple[torch.Tensor, torch.Tensor]
+
+
+def single_chunk(weights: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Copy ``weights`` into one contiguous buffer, in order, and return views of it (same shapes).
+
+    For one LSTM layer cuDNN's layout is (w_ih, w_hh, b_ih, b_hh) back to back, so it then uses the buffer
+    as is. Gradients flow back to the original tensors through the views and the cat.
+    """
+    flat = torch.cat([w.reshape(-1) for w in weights])
+    return [chunk.view_as(w) for chunk, w in zip(flat.split([w.numel() for w in weights]), weights)]
+
+
+class WeightDropLSTM(nn.Module):
+    """A one-layer, unidirectional, batch-first LSTM with weight dropout on ``weight_hh``.
+
+    Parameters (PyTorch's gate order i, f, g, o): ``weight_ih`` (4H, I), ``weight_hh`` (4H, H) (the raw,
+    undropped matrix), ``bias_ih`` (4H,), ``bias_hh`` (4H,).
+    Init as ``nn.LSTM``: uniform(-1/sqrt(H), 1/sqrt(H)).
+    A new dropout mask is drawn on every forward in training; none in eval.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, weight_p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= weight_p < 1.0:
+            raise ValueError(f"WeightDropLSTM weight_p must be in [0, 1), got {weight_p!r}")
+        self.input_size, self.hidden_size, self.weight_p = input_size, hidden_size, weight_p
+        self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
+        self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))
+        self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for w in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
+            nn.init.uniform_(w, -bound, bound)
+
+    def dropped_weight_hh(self) -> torch.Tensor:
+        """The hidden-to-hidden matrix used by this forward: (4H, H)."""
+        if self.training and self.weight_p > 0.0:
+            return F.dropout(self.weight_hh, self.weight_p, training=True)
+        return self.weight_hh
+
+    def forward(self, x: torch.Tensor, hx: LSTMHidden) -> tuple[torch.Tensor, LSTMHidden]:
+        """x: (B, T, I), hx = (h, c) each (1, B, H) -> out (B, T, H), (h, c) each (1, B, H)."""
+        weights = [self.weight_ih, self.dropped_weight_hh(), self.bias_ih, self.bias_hh]
+        if x.is_cuda:
+            weights = single_chunk(weights)
+        out, h, c = torch._VF.lstm(x, hx, weights, True, 1, 0.0, self.training, False, True)
+        return out, (h, c)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, weight_p={self.weight_p}"
