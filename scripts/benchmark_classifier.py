@@ -81,11 +81,18 @@ def main(argv: list[str] | None = None) -> None:
     clf = TextClassifier.train(train_texts, train_labels, lm=lm, progress=not args.quiet)
     total = time.time() - start
     metrics = clf.evaluate(test_texts, test_labels)
+    clf.predict([test_texts[0]])  # warm-up
+    times = []
+    for text in test_texts[:50]:
+        t0 = time.perf_counter()
+        clf.predict([text])
+        times.append(time.perf_counter() - t0)
     result = {"task": args.task, "lm": args.lm or pretrained.DEFAULT, "lm_finetune": not args.no_lm_finetune,
               "test_accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
               "n_train": len(train_texts), "n_test": len(test_texts),
               "lm_finetune_perplexity": round(lm_metrics.get("perplexity", float("nan")), 2),
               "lm_seconds": round(lm_seconds, 1), "total_seconds": round(total, 1),
+              "predict_one_text_ms_median": round(1000 * float(np.median(times)), 1),
               "threads": torch.get_num_threads()}
     print(json.dumps(result))
     if args.json_out:

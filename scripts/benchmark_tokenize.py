@@ -35,6 +35,13 @@ def read_reviews(path: Path) -> list[str]:
         return [z.read(n).decode("utf-8") for n in names]
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (the worker processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def peak_rss_mb() -> float:
     # ru_maxrss is in KiB on Linux; include finished children (worker processes).
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -49,13 +56,13 @@ def child_ulmfit(data: Path, n_workers: int, out: str | None) -> dict:
 
     texts = read_reviews(data)
     tok = Tokenizer()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     toks = tok.tokenize(texts, n_workers=n_workers)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     if out:
         Path(out).write_text(json.dumps(toks, ensure_ascii=False), encoding="utf-8")
     n = sum(map(len, toks))
-    return {"n_tokens": n, "seconds": dt, "tokens_per_s": n / dt, "peak_rss_mb": peak_rss_mb()}
+    return {"n_tokens": n, "seconds": dt, "cpu_s": cpu, "tokens_per_s": n / dt, "peak_rss_mb": peak_rss_mb()}
 
 
 def child_fastai(data: Path, n_workers: int, out: str | None) -> dict:
@@ -65,13 +72,13 @@ def child_fastai(data: Path, n_workers: int, out: str | None) -> dict:
     from fastai.text.all import tokenize_texts
 
     texts = read_reviews(data)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     toks = [list(t) for t in tokenize_texts(texts, n_workers=n_workers)]
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     if out:
         Path(out).write_text(json.dumps(toks, ensure_ascii=False), encoding="utf-8")
     n = sum(map(len, toks))
-    return {"n_tokens": n, "seconds": dt, "tokens_per_s": n / dt, "peak_rss_mb": peak_rss_mb()}
+    return {"n_tokens": n, "seconds": dt, "cpu_s": cpu, "tokens_per_s": n / dt, "peak_rss_mb": peak_rss_mb()}
 
 
 def child_cache(data: Path, n_workers: int, cache_dir: str) -> dict:
@@ -121,7 +128,7 @@ def child_datasets(data: Path, n_workers: int, cache_dir: str) -> dict:
     ds.save_to_disk(os.path.join(cache_dir, "raw"))
     ds = datasets.load_from_disk(os.path.join(cache_dir, "raw"))
     ds = ds.map(fn, batched=True, batch_size=250, num_proc=n_workers if n_workers > 1 else None)
-    toks = ds["tokens"]
+    toks = [list(t) for t in ds["tokens"]]  # materialise: ds[...] is a lazy column in recent datasets
     dt = time.perf_counter() - t0
     return {"n_tokens": sum(map(len, toks)), "seconds": dt, "peak_rss_mb": peak_rss_mb()}
 
@@ -181,6 +188,7 @@ def main() -> None:
     print(f"corpus: {len(texts)} reviews, {sum(map(len, texts)) / 1e6:.1f} M characters ({args.data})")
     print(f"machine: {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
     rows = []
+    load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         for nw in args.workers:
             out = os.path.join(tmp, f"ulmfit_{nw}.json")
@@ -197,10 +205,12 @@ def main() -> None:
                 row["identical_to_fastai"] = same
                 row["speedup"] = best["tokens_per_s"] / fbest["tokens_per_s"]
             rows.append(row)
-        print(f"\n{'impl':8} {'workers':>7} {'tokens':>10} {'seconds':>8} {'tokens/s':>10} {'peak RSS MB':>12}"
-              f" {'speedup':>8} {'identical':>9}")
+        print(f"\nload average before: {load0[0]:.2f}, after: {os.getloadavg()[0]:.2f} "
+              f"(other processes share the {os.cpu_count()} CPUs; wall-clock figures depend on it)")
+        print(f"{'impl':8} {'workers':>7} {'tokens':>10} {'seconds':>8} {'CPU s':>7} {'tokens/s':>10} "
+              f"{'peak RSS MB':>12} {'speedup':>8} {'identical':>9}")
         for r in rows:
-            print(f"{r['impl']:8} {r['workers']:>7} {r['n_tokens']:>10} {r['seconds']:>8.2f} "
+            print(f"{r['impl']:8} {r['workers']:>7} {r['n_tokens']:>10} {r['seconds']:>8.2f} {r['cpu_s']:>7.2f} "
                   f"{r['tokens_per_s']:>10,.0f} {r['peak_rss_mb']:>12.0f} "
                   f"{r.get('speedup', float('nan')):>8.2f} {str(r.get('identical_to_fastai', '')):>9}")
 

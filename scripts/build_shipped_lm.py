@@ -1,6 +1,9 @@
 """Rebuild the shipped English LM (``pretrained/en_small_fwd``) and its model card, from scratch.
 
-    python scripts/build_shipped_lm.py                 # needs ../shared/data/nltk (the five NLTK corpora)
+    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py     # needs ../shared/data/nltk (the five corpora)
+
+(One torch thread: on a 2-core machine shared with other work, two OpenMP threads were several times
+slower than one; on an idle machine two threads are somewhat faster.)
 
 Steps: write the five corpora as plain-text documents (scripts/prepare_pretraining_corpus.py), run the
 project's own ``ulmfit pretrain`` with the fixed recipe below (seed 42, 5 % of documents held out), then
@@ -22,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-RECIPE = ["--emb-sz", "200", "--n-hid", "600", "--n-layers", "3", "--max-vocab", "20000", "--min-freq", "3",
+RECIPE = ["--emb-sz", "200", "--n-hid", "512", "--n-layers", "3", "--max-vocab", "20000", "--min-freq", "3",
           "--epochs", "2", "--lr", "5e-3", "--bs", "64", "--bptt", "72", "--valid-pct", "0.05", "--seed", "42",
           "--drop-mult", "0.3", "--wd", "0.01", "--precision", "bf16", "--half"]
 
@@ -90,7 +93,7 @@ models (`wt103-fwd`, `wt103-bwd` in the registry), trained on 103 M words.
 | architecture | AWD-LSTM, emb_sz {lm.config.emb_sz}, n_hid {lm.config.n_hid}, {lm.config.n_layers} layers, tied decoder; {n_params:,} parameters |
 | dropouts | LM preset x drop_mult 0.3 |
 | training | {hist['epochs']} epochs one-cycle, lr 5e-3, bs 64, bptt 72, AdamW wd 0.01, moms (0.8, 0.7, 0.8), AR/TAR (2, 1), bf16 autocast |
-| time and hardware | {hist['seconds'] / 60:.1f} minutes on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}), shared with other work |
+| time and hardware | {hist['seconds'] / 60:.1f} minutes of training on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)), shared with other work |
 | **validation perplexity** | **{m['perplexity']:.2f}** (next-token accuracy {m['accuracy']:.4f}) |
 | check sample | perplexity {check['perplexity']:.2f}, accuracy {check['accuracy']:.4f} on the {check['tokens']:,} tokens of the shipped demo reviews (another domain) |
 | file | `model.pt`, fp16 storage, {size_mb:.1f} MB |
@@ -98,7 +101,7 @@ models (`wt103-fwd`, `wt103-bwd` in the registry), trained on 103 M words.
 
 Rebuild (exact command; `ulmfit pretrain` options after the script's own):
 
-    python scripts/build_shipped_lm.py   # runs: ulmfit pretrain --data CORPUS --out pretrained/en_small_fwd {' '.join(recipe)}
+    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py   # runs: ulmfit pretrain --data CORPUS --out pretrained/en_small_fwd {' '.join(recipe)}
 
 Intended use: a starting point for ULMFiT fine-tuning in examples, tests and offline work on English text.
 Limits: small and trained on old, mostly American and Australian edited text (1960s Brown, speeches,

@@ -166,19 +166,27 @@ class LanguageModel:
     def from_fastai(cls, weights_pth: str | Path, vocab_pkl: str | Path, config=None,
                     tokenizer=None) -> LanguageModel:
         """Load a fastai v1/v2 AWD-LSTM LM (``lstm_fwd.pth`` + ``itos_wt103.pkl``); the pickle is read safely."""
-        from pretrained.fastai_io import from_fastai_state_dict, load_fastai_vocab, read_fastai_weights
-        from ulmfit.models import AWDLSTMConfig, build_language_model
+        from pretrained.fastai_io import (
+            config_from_fastai_state_dict,
+            from_fastai_state_dict,
+            load_fastai_vocab,
+            read_fastai_weights,
+        )
+        from ulmfit.models import build_language_model
         from ulmfit.text import Tokenizer, Vocab
 
         itos = load_fastai_vocab(vocab_pkl)
         state = from_fastai_state_dict(read_fastai_weights(weights_pth))
-        config = config or AWDLSTMConfig.language_model()
-        emb_key = next(k for k in state if k.endswith("encoder.weight") or k.endswith("embedding.weight"))
-        emb_sz, n_rows = state[emb_key].shape[1], state[emb_key].shape[0]
+        n_rows = state["encoder.embedding.weight"].shape[0]
         if n_rows != len(itos):
             raise ValueError(f"{weights_pth} has {n_rows} embedding rows but {vocab_pkl} lists {len(itos)} "
                              "tokens: the two files do not belong together")
-        config = replace(config, emb_sz=emb_sz)
+        # sizes (emb_sz, n_hid, n_layers) always come from the weights; dropouts from ``config`` or the LM preset
+        sizes = config_from_fastai_state_dict(state)
+        if config is not None:
+            config = replace(config, emb_sz=sizes.emb_sz, n_hid=sizes.n_hid, n_layers=sizes.n_layers)
+        else:
+            config = sizes
         vocab = Vocab.from_itos(itos)
         model = build_language_model(len(vocab), config)
         _load_weights(model, state, Path(weights_pth))

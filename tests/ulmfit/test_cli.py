@@ -51,7 +51,7 @@ def test_predict_arguments_and_json(clf_dir, capsys):
     assert len(lines) == 2
     label, prob, text = lines[0].split("\t")
     assert label in {"positive", "negative"} and 0.5 <= float(prob) <= 1 and text == "great value, would buy again"
-    main(["predict", str(clf_dir), "--json", "fine"])
+    main(["predict", str(clf_dir), "fine", "--json"])
     record = json.loads(capsys.readouterr().out)
     assert set(record["probabilities"]) == {"positive", "negative"}
     assert record["label"] == max(record["probabilities"], key=record["probabilities"].get)
@@ -70,10 +70,10 @@ def test_predict_from_file_and_stdin(clf_dir, tmp_path, capsys, monkeypatch):
 
 
 def test_evaluate_json_and_table(clf_dir, labelled_csv, capsys):
-    main(["evaluate", str(clf_dir), "--data", str(labelled_csv / "test.jsonl"), "--split", "train", "--json"])
+    main(["evaluate", str(clf_dir), "--data", str(labelled_csv / "test.jsonl"), "--split", "test", "--json"])
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n"] == 24 and 0 <= metrics["accuracy"] <= 1
-    main(["evaluate", str(clf_dir), "--data", str(labelled_csv / "test.jsonl"), "--split", "train"])
+    main(["evaluate", str(clf_dir), "--data", str(labelled_csv / "test.jsonl"), "--split", "test"])
     out = capsys.readouterr().out
     assert "accuracy" in out and "confusion matrix" in out
 
