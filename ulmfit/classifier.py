@@ -22,7 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ulmfit.language_model import LanguageModel, _jsonable, _load_weights, _workers_for
+from ulmfit.language_model import (
+    LanguageModel,
+    _jsonable,
+    _load_weights,
+    _workers_for,
+    check_schedule,
+    fit_with_schedule,
+)
 from ulmfit.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
 
 __all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble"]
@@ -104,6 +111,7 @@ class TextClassifier:
 
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
         config = replace(config or ClassifierConfig(), **overrides)
+        check_schedule(config.schedule)
         lm = _resolve_lm(lm)
         train_texts, train_labels = list(train_texts), list(train_labels)
         _check_pairs(train_texts, train_labels, "train")
@@ -157,12 +165,7 @@ class TextClassifier:
                 learn.freeze_to(-(stage + 1))
             lr_max = config.lr * mult
             lr = lr_max if stage == 0 else slice(lr_max / config.lr_decay ** (n_groups - 1), lr_max)
-            if config.schedule == "stlr":
-                learn.fit_stlr(epochs, lr)
-            elif config.schedule == "one_cycle":
-                learn.fit_one_cycle(epochs, lr)
-            else:
-                raise ValueError(f"schedule={config.schedule!r}: expected 'one_cycle' or 'stlr'")
+            fit_with_schedule(learn, config.schedule, epochs, lr)
         model.eval()
         if valid is not None and config.multi_label and config.tune_thresholds:
             clf.thresholds = clf._tune_thresholds(valid[0], valid[1])

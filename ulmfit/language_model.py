@@ -229,6 +229,7 @@ class LanguageModel:
         of texts or a data source name/path (its train + unsup texts). Returns the final validation metrics.
         """
         config = replace(config or LMFineTuneConfig(), **overrides)
+        check_schedule(config.schedule)
         texts = _texts_from(texts_or_source)
         if valid is None and config.valid_pct > 0 and len(texts) >= 10:
             rng = np.random.default_rng(config.seed)
@@ -257,12 +258,7 @@ class LanguageModel:
         if epochs:
             n_groups = len(self.model.layer_groups())
             lr = slice(config.lr / config.lr_decay ** (n_groups - 1), config.lr) if config.lr_decay != 1 else config.lr
-            if config.schedule == "stlr":
-                learn.fit_stlr(epochs, lr)
-            elif config.schedule == "one_cycle":
-                learn.fit_one_cycle(epochs, lr)
-            else:
-                raise ValueError(f"schedule={config.schedule!r}: expected 'one_cycle' or 'stlr'")
+            fit_with_schedule(learn, config.schedule, epochs, lr)
         self.model.eval()
         metrics = self._final_metrics(learn) if valid_ids else {}
         history = self.meta.setdefault("history", [])
@@ -451,6 +447,20 @@ def detokenize(tokens: Sequence[str]) -> str:
     for punct in (" .", " ,", " !", " ?", " ;", " :", " 's", " n't", " 're", " 've", " 'll", " 'm", " 'd", " )"):
         text = text.replace(punct, punct[1:])
     return text.replace("( ", "(").replace(" \n ", "\n").strip()
+
+
+SCHEDULES = ("one_cycle", "stlr")
+
+
+def check_schedule(schedule: str) -> None:
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule={schedule!r}: expected one of {SCHEDULES}")
+
+
+def fit_with_schedule(learn, schedule: str, epochs: int, lr) -> None:
+    """One-cycle (fastai) or slanted triangular (ULMFiT paper) learning rates for ``epochs`` epochs."""
+    check_schedule(schedule)
+    (learn.fit_stlr if schedule == "stlr" else learn.fit_one_cycle)(epochs, lr)
 
 
 def _load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:

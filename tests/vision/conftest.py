@@ -2,7 +2,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 COLOURS = {"blue": (30, 40, 220), "green": (30, 200, 40), "red": (220, 30, 30)}
 
@@ -26,13 +25,3 @@ def make_image_folder(root: Path, n_train: int = 6, n_val: int = 2, seed: int = 
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     return make_image_folder(tmp_path / "imgs")
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # On the shared 2-core machine, two spinning OpenMP threads competing with other processes made the
-    # small-model tests 20-50x slower (0.5 s -> 25 s); one thread keeps them fast under load.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
