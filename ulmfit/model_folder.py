@@ -22,6 +22,14 @@ __all__ = ["FORMAT_VERSION", "ModelFolderError", "read_config", "write_config", 
 FORMAT_VERSION = 1
 
 
+def _publish(tmp: str, path: Path) -> None:
+    """Move a finished temporary file into place with the usual permissions (mkstemp creates it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 class ModelFolderError(ValueError):
     """A model folder is missing, incomplete, of another kind, or from an unsupported format version."""
 
@@ -33,7 +41,7 @@ def write_json(path: Path, obj: Any) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2, ensure_ascii=False)
         f.write("\n")
-    os.replace(tmp, path)
+    _publish(tmp, path)
 
 
 def read_json(path: Path) -> Any:
@@ -78,7 +86,7 @@ def save_state(folder: Path, state: dict[str, torch.Tensor], half: bool = False)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".model.pt.", suffix=".tmp")
     os.close(fd)
     torch.save({k: v.detach().cpu().contiguous() for k, v in state.items()}, tmp)
-    os.replace(tmp, path)
+    _publish(tmp, path)
 
 
 def load_state(folder: Path) -> dict[str, torch.Tensor]:

@@ -218,7 +218,9 @@ class ProgressCallback(Callback):
             return
         m = learn.epoch_metrics
         parts = [f"epoch {m['epoch'] + 1}/{learn.n_epochs}"]
-        parts += [f"{k} {_fmt(v)}" for k, v in m.items() if k != "epoch"]
+        parts += [f"{k} {_fmt(v)}" for k, v in m.items() if k not in ("epoch", "time")]
+        if "time" in m:
+            parts.append(f"time {int(m['time']) // 60}:{int(m['time']) % 60:02d}")
         line = "  ".join(parts)
         if self.epoch_bar is not None:
             self.epoch_bar.write(line, file=self._out())
