@@ -113,7 +113,7 @@ class TextClassifier:
         """
         from ulmfit.data import ClassificationLoader
         from ulmfit.models import AWDLSTMConfig, RNNRegularizer, build_classifier
-        from ulmfit.train import Learner
+        from ulmfit.train import Learner, accuracy
         from ulmfit.train.distributed import setup_distributed
 
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
@@ -152,7 +152,7 @@ class TextClassifier:
             valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
                                             bptt=config.bptt)
         loss_func = F.binary_cross_entropy_with_logits if config.multi_label else F.cross_entropy
-        metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [_accuracy]
+        metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [accuracy]
         callbacks = list(callbacks)
         if config.ar_alpha or config.tar_beta:
             callbacks.append(RNNRegularizer(alpha=config.ar_alpha, beta=config.tar_beta))
@@ -373,10 +373,6 @@ def _pad_batch(seqs: list[np.ndarray], pad: int, bptt: int) -> torch.Tensor:
         front = ((longest - len(s)) // bptt) * bptt
         x[row, front:front + len(s)] = torch.from_numpy(np.ascontiguousarray(s))
     return x
-
-
-def _accuracy(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return (pred.argmax(-1) == y).float().mean()
 
 
 def _multi_accuracy(threshold: float):
