@@ -19,7 +19,7 @@ import numpy as np
 __all__ = [
     "UNK", "PAD", "BOS", "EOS", "FLD", "TK_REP", "TK_WREP", "TK_UP", "TK_MAJ", "SPECIAL_TOKENS",
     "fix_html", "fix_html_strict", "replace_rep", "replace_wrep", "spec_add_spaces", "rm_useless_spaces",
-    "replace_all_caps", "replace_maj", "lowercase", "lowercase_eos", "replace_space",
+    "replace_all_caps", "replace_maj", "lowercase", "lowercase_eos", "replace_space", "apply_rules",
     "DEFAULT_PRE_RULES", "DEFAULT_POST_RULES", "RULES", "rule_name", "get_rule",
 ]
 
@@ -238,3 +238,10 @@ def get_rule(name: str) -> Rule:
     if not isinstance(name, str) or name not in RULES:
         raise ValueError(f"unknown rule name {name!r}; accepted: {sorted(RULES)}")
     return RULES[name]
+
+
+def apply_rules(text: str, rules) -> str:
+    """Run the pre-rules over one raw text, in order."""
+    for rule in rules:
+        text = rule(text)
+    return text

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ulmfit.text.rules import DEFAULT_PRE_RULES, SPECIAL_TOKENS, Rule, get_rule, rule_name
+from ulmfit.text.rules import DEFAULT_PRE_RULES, SPECIAL_TOKENS, Rule, apply_rules, get_rule, rule_name
 from ulmfit.text.tokenizer import check_texts, default_n_workers
 
 __all__ = ["SentencePieceTokenizer"]
@@ -143,9 +143,7 @@ class SentencePieceTokenizer:
 
     # ---------------------------------------------------------------- encoding
     def preprocess(self, text: str) -> str:
-        for rule in self.rules:
-            text = rule(text)
-        return text
+        return apply_rules(text, self.rules)
 
     def __call__(self, text: str) -> list[str]:
         """One text -> pieces (``list[str]``)."""

@@ -30,6 +30,7 @@ from ulmfit.text.rules import (
     DEFAULT_PRE_RULES,
     SPECIAL_TOKENS,
     Rule,
+    apply_rules,
     fix_html,
     fix_html_strict,
     get_rule,
@@ -364,9 +365,7 @@ class Tokenizer:
 
     def preprocess(self, text: str) -> str:
         """Apply the pre-rules to one raw text."""
-        for rule in self.rules:
-            text = rule(text)
-        return text
+        return apply_rules(text, self.rules)
 
     # ---------------------------------------------------------------- public API
     def __call__(self, text: str) -> list[str]:
