@@ -21,6 +21,17 @@ def _add_precision(p: argparse.ArgumentParser) -> None:
                    help="mixed precision through torch.amp (default fp32)")
 
 
+def _add_training_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by finetune-lm and train-classifier."""
+    from ulmfit.language_model import SCHEDULES
+
+    p.add_argument("--schedule", default="one_cycle", choices=SCHEDULES)
+    p.add_argument("--run-dir", type=Path, default=None)
+    p.add_argument("--quiet", action="store_true")
+    _add_source_options(p)
+    _add_precision(p)
+
+
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-col", action="append", dest="text_cols", default=None,
                    help="CSV/TSV/JSONL text column (repeat for several; they are joined with xxfld)")
@@ -84,11 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--bs", type=int, default=None)
     p.add_argument("--drop-mult", type=float, default=1.0)
-    p.add_argument("--schedule", default="one_cycle", choices=["one_cycle", "stlr"])
-    p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--quiet", action="store_true")
-    _add_source_options(p)
-    _add_precision(p)
+    _add_training_options(p)
 
     p = sub.add_parser("train-classifier", help="train a ULMFiT classifier (ULMFiT stage 3)")
     p.add_argument("--lm", default=None, help="fine-tuned LM folder or registry name (default: shipped LM)")
@@ -100,11 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage-epochs", default=None, help="comma-separated epochs per stage, e.g. 1,1,1,2")
     p.add_argument("--bs", type=int, default=None)
     p.add_argument("--drop-mult", type=float, default=None)
-    p.add_argument("--schedule", default="one_cycle", choices=["one_cycle", "stlr"])
-    p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--quiet", action="store_true")
-    _add_source_options(p)
-    _add_precision(p)
+    _add_training_options(p)
 
     p = sub.add_parser("predict", help="classify texts given as arguments, in a file (one per line), or on stdin")
     p.add_argument("model", type=Path, help="classifier folder")

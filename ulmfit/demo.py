@@ -11,33 +11,21 @@
 
 from __future__ import annotations
 
-import json
 import time
-from importlib import resources
 from pathlib import Path
+
+from ulmfit.demo_data import load_examples, load_reviews
 
 __all__ = ["run_demo", "load_demo_data", "demo_examples"]
 
 
-def _demo_file(name: str) -> Path:
-    return Path(str(resources.files("ulmfit") / "demo_data" / name))
-
-
 def load_demo_data() -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]:
     """The shipped review sentiment set: ``((train_texts, train_labels), (valid_texts, valid_labels))``."""
-    train: tuple[list[str], list[str]] = ([], [])
-    valid: tuple[list[str], list[str]] = ([], [])
-    for line in _demo_file("reviews.jsonl").read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            target = valid if record["split"] == "valid" else train
-            target[0].append(record["text"])
-            target[1].append(record["label"])
-    return train, valid
+    return load_reviews("train"), load_reviews("valid")
 
 
 def demo_examples() -> list[str]:
-    return [s for s in _demo_file("examples.txt").read_text(encoding="utf-8").splitlines() if s.strip()]
+    return load_examples()
 
 
 def _load_data(data: str | None):

@@ -14,7 +14,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,6 @@ class LMPretrainConfig:
     clip: float | None = None
     seed: int = 42
     backwards: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _auto_epochs(n_tokens: int) -> int:
