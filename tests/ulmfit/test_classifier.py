@@ -162,3 +162,19 @@ def test_gradual_unfreezing_stages_and_discriminative_lrs(tiny_lm_dir):
         live = [g for g, on in enumerate(trainable) if on]
         for lower, upper in zip(live, live[1:]):
             assert lrs[upper] / lrs[lower] == pytest.approx(2.6, rel=1e-6)
+
+
+def test_stage_lrs_follow_the_data_size():
+    from ulmfit.classifier import _auto_stage_lr_mults
+
+    small, large = _auto_stage_lr_mults(9_000), _auto_stage_lr_mults(25_000)
+    assert len(small) == len(large) == 4
+    assert small[-1] > small[0]  # small sets: the unfrozen stage trains the embeddings harder
+    assert list(large) == sorted(large, reverse=True)  # large sets: fastai's falling schedule
+
+
+def test_too_few_stage_lr_mults_is_a_clear_error(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    with pytest.raises(ValueError, match="stage_lr_mults"):
+        TextClassifier.train(texts[:32], labels[:32], lm=LanguageModel.load(tiny_lm_dir), valid_pct=0.0,
+                             stage_epochs=(1, 1, 1, 1), stage_lr_mults=(1.0, 1.0), bs=16, progress=False)
