@@ -91,10 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--epochs", type=int, default=None, help="unfrozen epochs (default: by corpus size)")
-    p.add_argument("--frozen-epochs", type=int, default=1)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--frozen-epochs", type=int, default=None, help="default: LMFineTuneConfig (1)")
+    p.add_argument("--lr", type=float, default=None, help="unfrozen max lr (default: LMFineTuneConfig, 2e-3)")
     p.add_argument("--bs", type=int, default=None)
-    p.add_argument("--drop-mult", type=float, default=1.0)
+    p.add_argument("--drop-mult", type=float, default=None, help="default: LMFineTuneConfig (0.3)")
     _add_training_options(p)
 
     p = sub.add_parser("train-classifier", help="train a ULMFiT classifier (ULMFiT stage 3)")
@@ -194,9 +194,10 @@ def _cmd_finetune_lm(args) -> None:
 
     lm = LanguageModel.from_pretrained(args.lm or pretrained.DEFAULT)
     texts = _corpus_texts(args.data, **_source_kwargs(args))
-    metrics = lm.fine_tune(texts, epochs=args.epochs, frozen_epochs=args.frozen_epochs, lr=args.lr, bs=args.bs,
-                           drop_mult=args.drop_mult, schedule=args.schedule, precision=args.precision,
-                           path=args.run_dir, progress=not args.quiet)
+    given = {"epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "lr": args.lr, "bs": args.bs,
+             "drop_mult": args.drop_mult}
+    metrics = lm.fine_tune(texts, schedule=args.schedule, precision=args.precision, path=args.run_dir,
+                           progress=not args.quiet, **{k: v for k, v in given.items() if v is not None})
     from ulmfit.train.distributed import is_main_process
 
     if is_main_process():

@@ -37,7 +37,7 @@ class LMFineTuneConfig:
     lr_decay: float = 2.6             # discriminative lrs: each lower layer group gets lr / 2.6 (1: none)
     bs: int | None = None             # None: 64, fewer rows for small corpora so an epoch has enough steps
     bptt: int = 72
-    drop_mult: float = 1.0            # fastai language_model_learner default
+    drop_mult: float = 0.3            # fastai tutorial and fastbook LM fine-tuning (learner default: 1.0)
     wd: float = 0.1                   # fastai tutorial LM wd
     moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
     schedule: str = "one_cycle"       # or "stlr" (ULMFiT paper: cut_frac 0.1, ratio 32)

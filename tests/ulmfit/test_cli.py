@@ -43,6 +43,11 @@ def test_pretrain_and_finetune_lm(tmp_path, capsys):
     main(["finetune-lm", "--lm", str(out), "--data", str(corpus), "--out", str(out2), "--epochs", "1", "--bs", "8",
           "--quiet"])
     assert (out2 / "model.pt").is_file()
+    from ulmfit.language_model import LMFineTuneConfig
+
+    used = json.loads((out2 / "config.json").read_text())["meta"]["history"][-1]["config"]
+    assert used["drop_mult"] == LMFineTuneConfig().drop_mult  # options not given fall back to the config
+    assert used["epochs"] == 1 and used["bs"] == 8
 
 
 def test_predict_arguments_and_json(clf_dir, capsys):
