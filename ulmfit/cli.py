@@ -39,6 +39,8 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ulmfit.language_model import LMFineTuneConfig
+
     parser = argparse.ArgumentParser(prog="ulmfit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,10 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--epochs", type=int, default=None, help="unfrozen epochs (default: by corpus size)")
-    p.add_argument("--frozen-epochs", type=int, default=None, help="default: LMFineTuneConfig (1)")
-    p.add_argument("--lr", type=float, default=None, help="unfrozen max lr (default: LMFineTuneConfig, 2e-3)")
+    ft = LMFineTuneConfig()  # options left out take its values
+    p.add_argument("--frozen-epochs", type=int, default=None, help=f"default: {ft.frozen_epochs}")
+    p.add_argument("--lr", type=float, default=None, help=f"unfrozen max lr (default: {ft.lr:g})")
     p.add_argument("--bs", type=int, default=None)
-    p.add_argument("--drop-mult", type=float, default=None, help="default: LMFineTuneConfig (0.3)")
+    p.add_argument("--drop-mult", type=float, default=None, help=f"default: {ft.drop_mult:g}")
     _add_training_options(p)
 
     p = sub.add_parser("train-classifier", help="train a ULMFiT classifier (ULMFiT stage 3)")
