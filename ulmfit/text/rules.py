@@ -55,20 +55,20 @@ def fix_html(t: str) -> str:
 
     Keeps fastai's quirk: ``&amp;`` -> ``&&``, ``&quot;`` -> ``&'`` (use :func:`fix_html_strict` to avoid it).
     """
-    if _HTML_TRIGGER.search(t) is None:
-        return t
-    for old, new in _HTML_SUBS_FASTAI:
-        if old in t:
-            t = t.replace(old, new)
-    return html.unescape(t)
+    return _apply_html_subs(t, _HTML_SUBS_FASTAI)
 
 
 def fix_html_strict(t: str) -> str:
     """Like :func:`fix_html` but replaces whole entities (``&amp;`` -> ``&``, ``&quot;`` -> ``"``) and
     also turns ``<br>`` and ``<br/>`` into newlines. Not fastai-compatible; opt in explicitly."""
+    return _apply_html_subs(t, _HTML_SUBS_STRICT)
+
+
+def _apply_html_subs(t: str, subs) -> str:
+    """The fixed substitutions ``subs`` then ``html.unescape``; texts without any trigger are returned as is."""
     if _HTML_TRIGGER.search(t) is None:
         return t
-    for old, new in _HTML_SUBS_STRICT:
+    for old, new in subs:
         if old in t:
             t = t.replace(old, new)
     return html.unescape(t)
