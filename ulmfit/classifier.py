@@ -56,7 +56,8 @@ class ClassifierConfig:
     multi_label: bool = False
     threshold: float = 0.5               # multi-label decision threshold (per label after tuning)
     tune_thresholds: bool = True         # multi-label: pick per-label thresholds on the validation set
-    valid_pct: float = 0.1               # used when no validation set is given
+    valid_pct: float = 0.1               # hold-out of the training data when no validation set is given
+    keep_best: bool = False              # last stage: restore the weights of its best validation epoch
     precision: str = "fp32"
     clip: float | None = None
     seed: int = 42
@@ -126,17 +127,24 @@ class TextClassifier:
         """
         from ulmfit.data import ClassificationLoader
         from ulmfit.models import AWDLSTMConfig, RNNRegularizer, build_classifier
-        from ulmfit.train import Learner, accuracy
+        from ulmfit.train import KeepBest, Learner, accuracy, seed_everything
         from ulmfit.train.distributed import setup_distributed
+        from ulmfit.train.metrics import metric_name
 
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
         config = replace(config or ClassifierConfig(), **overrides)
         check_schedule(config.schedule)
+        seed_everything(config.seed)  # before the head is built: same seed -> same classifier
         lm = _resolve_lm(lm)
         train_texts, train_labels = list(train_texts), list(train_labels)
         _check_pairs(train_texts, train_labels, "train")
+        valid_source = "given (valid=)" if valid is not None else "none (valid_pct=0)"
         if valid is None and config.valid_pct > 0:
-            (train_texts, train_labels), valid = _split(train_texts, train_labels, config.valid_pct, config.seed)
+            (train_texts, train_labels), valid = split_holdout(train_texts, train_labels, config.valid_pct,
+                                                               config.seed)
+            valid_source = f"hold-out of the training data (valid_pct={config.valid_pct:g}, seed={config.seed})"
+        if config.keep_best and valid is None:
+            raise ValueError("keep_best=True needs validation data: pass valid= or valid_pct > 0")
         classes = _classes(train_labels, config.multi_label)
         if len(classes) < 2 and not config.multi_label:
             raise ValueError(f"train_labels hold {len(classes)} distinct label(s) {classes}: need at least 2")
@@ -174,6 +182,7 @@ class TextClassifier:
                         progress=progress, seed=config.seed, callbacks=callbacks)
 
         stage_epochs = config.stage_epochs or _auto_stage_epochs(len(train_ids))
+        best_epoch = None
         n_groups = len(model.layer_groups())
         start = time.time()
         stage_lr_mults = config.stage_lr_mults or _auto_stage_lr_mults(len(train_ids))
@@ -183,13 +192,20 @@ class TextClassifier:
         for stage, (epochs, mult) in enumerate(zip(stage_epochs, stage_lr_mults)):
             if not epochs:
                 continue
-            if stage == len(stage_epochs) - 1:
+            last = stage == len(stage_epochs) - 1
+            if last:
                 learn.unfreeze()
             else:
                 learn.freeze_to(-(stage + 1))
             lr_max = config.lr * mult
             lr = lr_max if stage == 0 else slice(lr_max / config.lr_decay ** (n_groups - 1), lr_max)
+            keep = KeepBest(monitor=metric_name(metrics[0])) if last and config.keep_best else None
+            if keep is not None:
+                learn.add_cb(keep)
             fit_with_schedule(learn, config.schedule, epochs, lr)
+            if keep is not None:
+                learn.remove_cb(keep)
+                best_epoch = {"epoch": keep.best_epoch, keep.monitor: keep.best}
         model.eval()
         if valid is not None and config.multi_label and config.tune_thresholds:
             clf.thresholds = clf._tune_thresholds(valid[0], valid[1])
@@ -197,6 +213,8 @@ class TextClassifier:
         clf.meta["history"] = [{"stage": "classifier", "train_documents": len(train_ids), "bs": bs,
                                 "stage_epochs": list(stage_epochs), "stage_lr_mults": list(stage_lr_mults),
                                 "seconds": round(time.time() - start, 1),
+                                "valid_source": valid_source, "kept_best_epoch": best_epoch,
+                                "skipped_steps": learn.n_skipped,
                                 "config": _jsonable(asdict(config)),
                                 "valid": {k: v for k, v in metrics_out.items() if isinstance(v, float)}}]
         return clf
@@ -247,6 +265,13 @@ class TextClassifier:
             logits = model(x.to(device))[0].float()
             probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
             out[batch] = probs.cpu().numpy()
+        bad = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if bad.size:
+            from ulmfit.errors import NonFiniteOutputError
+
+            raise NonFiniteOutputError(
+                f"the classifier produced NaN/inf probabilities for {bad.size} of {len(texts)} texts (first at "
+                f"index {int(bad[0])}): its weights are broken (was it trained with a diverging learning rate?)")
         return out
 
     def predict(self, texts: Sequence[str]) -> list:
@@ -375,10 +400,12 @@ def _classes(labels: Sequence, multi_label: bool) -> list[str]:
     return sorted({str(lab) for lab in labels})
 
 
-def _split(texts: list[str], labels: list, valid_pct: float, seed: int):
-    perm = np.random.default_rng(seed).permutation(len(texts))
-    n_valid = max(1, int(round(len(texts) * valid_pct)))
-    valid_idx, train_idx = perm[:n_valid], perm[n_valid:]
+def split_holdout(texts: list[str], labels: list, valid_pct: float, seed: int):
+    """``((train_texts, train_labels), (valid_texts, valid_labels))``: the classifier's default hold-out
+    (:func:`ulmfit.data.split.holdout_split`)."""
+    from ulmfit.data.split import holdout_split
+
+    train_idx, valid_idx = holdout_split(len(texts), valid_pct, seed)
     pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
     return (pick(texts, train_idx), pick(labels, train_idx)), (pick(texts, valid_idx), pick(labels, valid_idx))
 

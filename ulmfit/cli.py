@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -28,8 +29,15 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", default="one_cycle", choices=SCHEDULES)
     p.add_argument("--run-dir", type=Path, default=None)
     p.add_argument("--quiet", action="store_true")
+    _add_seed(p)
     _add_source_options(p)
     _add_precision(p)
+
+
+def _add_seed(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=42,
+                   help="seeds everything before the model is built: same seed, data and threads -> same model "
+                        "(default 42)")
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
@@ -51,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", default=None, help="pretrained LM name or folder (default: the shipped one)")
     p.add_argument("--quick", action="store_true", help="one epoch per stage (for smoke tests)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_seed(p)
 
     p = sub.add_parser("tokenize", help="tokenize a data source, one document per output line")
     p.add_argument("data")
@@ -80,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-mult", type=float, default=1.0)
     p.add_argument("--wd", type=float, default=0.1)
     p.add_argument("--clip", type=float, default=None)
-    p.add_argument("--seed", type=int, default=42)
+    _add_seed(p)
+    p.add_argument("--checkpoint-every", type=int, default=500,
+                   help="write RUN_DIR/checkpoint.pt every N steps and at each epoch end (default 500)")
     p.add_argument("--backwards", action="store_true", help="train on reversed text (for fwd+bwd ensembles)")
     p.add_argument("--half", action="store_true", help="store the weights as fp16 (half the size)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from")
@@ -104,7 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lm", default=None, help="fine-tuned LM folder or registry name (default: shipped LM)")
     p.add_argument("--data", required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--valid-split", default=None, help="split to validate on (default: test if present)")
+    p.add_argument("--valid-split", default=None,
+                   help="a labelled split of --data to validate on, e.g. valid (default: a seeded 10%% hold-out "
+                        "of the training split; the test split is never used unless named here)")
+    p.add_argument("--keep-best", action="store_true",
+                   help="restore the weights of the last stage's best validation epoch")
     p.add_argument("--multi-label", action="store_true")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--stage-epochs", default=None, help="comma-separated epochs per stage, e.g. 1,1,1,2")
@@ -181,7 +196,8 @@ def _cmd_pretrain(args) -> None:
                               precision=args.precision, clip=args.clip, seed=args.seed, backwards=args.backwards)
     run_dir = args.run_dir or args.out / "run"
     lm = LanguageModel.pretrain(texts, tokenizer=tokenizer, arch=arch, config=config, path=run_dir,
-                                progress=not args.quiet, resume=args.resume, n_workers=args.n_workers)
+                                progress=not args.quiet, resume=args.resume, n_workers=args.n_workers,
+                                checkpoint_every=args.checkpoint_every)
     from ulmfit.train.distributed import is_main_process
 
     if is_main_process():
@@ -200,7 +216,7 @@ def _cmd_finetune_lm(args) -> None:
     given = {"epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "lr": args.lr, "bs": args.bs,
              "drop_mult": args.drop_mult}
     metrics = lm.fine_tune(texts, schedule=args.schedule, precision=args.precision, path=args.run_dir,
-                           progress=not args.quiet, **{k: v for k, v in given.items() if v is not None})
+                           progress=not args.quiet, seed=args.seed, **{k: v for k, v in given.items() if v is not None})
     from ulmfit.train.distributed import is_main_process
 
     if is_main_process():
@@ -214,12 +230,12 @@ def _train_valid(data: str, valid_split: str | None, **kwargs):
     splits = load_source(data, **kwargs)
     if "train" not in splits or splits["train"].labels is None:
         raise SystemExit(f"error: {data} has no labelled 'train' split (found {sorted(splits)})")
-    name = valid_split or next((n for n in ("valid", "validation", "test") if n in splits), None)
-    valid = None
-    if name is not None:
-        if name not in splits or splits[name].labels is None:
-            raise SystemExit(f"error: {data} has no labelled split {name!r} (found {sorted(splits)})")
-        valid = (splits[name].texts, splits[name].labels)
+    valid = None  # None: TextClassifier holds out valid_pct of the training split
+    if valid_split is not None:
+        if valid_split not in splits or splits[valid_split].labels is None:
+            raise SystemExit(f"error: --valid-split {valid_split!r}: {data} has no such labelled split "
+                             f"(found {sorted(splits)})")
+        valid = (splits[valid_split].texts, splits[valid_split].labels)
     return splits, splits["train"], valid
 
 
@@ -232,11 +248,12 @@ def _cmd_train_classifier(args) -> None:
         overrides["stage_epochs"] = tuple(int(e) for e in args.stage_epochs.split(","))
     clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, multi_label=args.multi_label,
                                schedule=args.schedule, precision=args.precision, path=args.run_dir,
-                               progress=not args.quiet, **overrides)
+                               progress=not args.quiet, seed=args.seed, keep_best=args.keep_best, **overrides)
     clf.save(args.out)
-    if valid is not None:
-        metrics = clf.meta["history"][-1]["valid"]
-        print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    record = clf.meta["history"][-1]
+    if record["valid"]:
+        where = f"split {args.valid_split!r}" if args.valid_split else record["valid_source"]
+        print(f"validation ({where}): " + ", ".join(f"{k} {v:.4f}" for k, v in record["valid"].items()))
     print(f"saved {args.out}\npredict with: ulmfit predict {args.out} \"some text\"")
 
 
@@ -257,7 +274,7 @@ def _cmd_predict(args) -> None:
     for text, label, row in zip(texts, labels, probs):
         if args.json:
             record = {"text": text, "label": label, "probabilities": dict(zip(clf.classes, map(float, row)))}
-            print(json.dumps(record, ensure_ascii=False))
+            print(dumps_json(record, ensure_ascii=False))
         elif clf.multi_label:
             print(f"{','.join(label) or '-'}\t{text}")
         else:
@@ -274,9 +291,24 @@ def _cmd_evaluate(args) -> None:
         raise SystemExit(f"error: {args.data} has no labelled split {args.split!r} (found {sorted(splits)})")
     metrics = clf.evaluate(splits[args.split].texts, splits[args.split].labels)
     if args.json:
-        print(json.dumps(metrics, indent=2))
+        print(dumps_json(metrics, indent=2))
         return
     print(format_metrics(metrics))
+
+
+def _finite_or_none(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj, **kwargs) -> str:
+    """Strict JSON: a NaN or infinite number is written as null (``NaN`` is not JSON)."""
+    return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
 
 
 def format_metrics(metrics: dict) -> str:
@@ -300,14 +332,17 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     commands = {"tokenize": _cmd_tokenize, "pretrain": _cmd_pretrain, "finetune-lm": _cmd_finetune_lm,
                 "train-classifier": _cmd_train_classifier, "predict": _cmd_predict, "evaluate": _cmd_evaluate}
-    if args.command == "demo":
-        from ulmfit.demo import run_demo
+    from ulmfit.errors import UlmfitError
 
-        run_demo(data=args.data, out=args.out, lm=args.lm, quick=args.quick, progress=not args.quiet)
-        return
     try:
-        commands[args.command](args)
-    except (ValueError, FileNotFoundError) as err:
+        if args.command == "demo":
+            from ulmfit.demo import run_demo
+
+            run_demo(data=args.data, out=args.out, lm=args.lm, quick=args.quick, progress=not args.quiet,
+                     seed=args.seed)
+        else:
+            commands[args.command](args)
+    except (UlmfitError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from err
 
 

@@ -28,7 +28,7 @@ def demo_examples() -> list[str]:
     return load_examples()
 
 
-def _load_data(data: str | None):
+def _load_data(data: str | None, seed: int = 42):
     if data is None:
         (train_texts, train_labels), valid = load_demo_data()
         return train_texts, train_labels, valid, demo_examples(), []
@@ -37,17 +37,26 @@ def _load_data(data: str | None):
     splits = load_source(data)
     if "train" not in splits or splits["train"].labels is None:
         raise SystemExit(f"error: {data} has no labelled 'train' split (found {sorted(splits)})")
+    from ulmfit.classifier import ClassifierConfig, split_holdout
+
     train = splits["train"]
-    valid_name = next((n for n in ("valid", "validation", "test") if n in splits and splits[n].labels), None)
-    valid = (splits[valid_name].texts, splits[valid_name].labels) if valid_name else None
+    # validation comes from the source's own validation split or from the training data, never from test
+    valid_name = next((n for n in ("valid", "validation") if n in splits and splits[n].labels), None)
+    if valid_name:
+        train_texts, train_labels = train.texts, train.labels
+        valid = (splits[valid_name].texts, splits[valid_name].labels)
+    else:
+        (train_texts, train_labels), valid = split_holdout(train.texts, train.labels, ClassifierConfig().valid_pct,
+                                                           seed)
     extra_lm = splits["unsup"].texts if "unsup" in splits else []
-    examples = (valid[0] if valid else train.texts)[:5]
-    return train.texts, train.labels, valid, examples, extra_lm
+    examples = valid[0][:5]
+    return train_texts, train_labels, valid, examples, extra_lm
 
 
 def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str | None = None, quick: bool = False,
-             progress: bool = True) -> dict:
-    """Run the pipeline; returns the validation metrics."""
+             progress: bool = True, seed: int = 42) -> dict:
+    """Run the pipeline; returns the validation metrics (the shipped set's validation split, or for
+    ``data=`` the source's validation split or a seeded hold-out of its training data)."""
     import pretrained
     from ulmfit.classifier import TextClassifier
     from ulmfit.cli import format_metrics
@@ -55,7 +64,7 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
 
     start = time.time()
     out = Path(out)
-    train_texts, train_labels, valid, examples, extra_lm = _load_data(data)
+    train_texts, train_labels, valid, examples, extra_lm = _load_data(data, seed)
     name = lm or pretrained.DEFAULT
     print(f"[1/4] pretrained language model: {name}", flush=True)
     language_model = LanguageModel.from_pretrained(name)
@@ -63,7 +72,8 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
 
     print(f"[2/4] fine-tuning the language model on {len(train_texts) + len(extra_lm)} texts", flush=True)
     lm_overrides = {"epochs": 1} if quick else {}
-    lm_metrics = language_model.fine_tune(list(train_texts) + list(extra_lm), progress=progress, **lm_overrides)
+    lm_metrics = language_model.fine_tune(list(train_texts) + list(extra_lm), progress=progress, seed=seed,
+                                           **lm_overrides)
     if lm_metrics:
         print(f"      LM validation perplexity {lm_metrics['perplexity']:.1f}, "
               f"next-word accuracy {lm_metrics['accuracy']:.3f}", flush=True)
@@ -72,7 +82,7 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
     print(f"[3/4] training the classifier ({len(train_texts)} labelled texts, gradual unfreezing)", flush=True)
     clf_overrides = {"stage_epochs": (1, 1, 1, 1)} if quick else {}
     clf = TextClassifier.train(train_texts, train_labels, lm=language_model, valid=valid, progress=progress,
-                               **clf_overrides)
+                               seed=seed, **clf_overrides)
     clf.save(out / "classifier")
 
     print("[4/4] results", flush=True)

@@ -227,15 +227,19 @@ class LanguageModel:
         all layers with one-cycle (or STLR) and discriminative learning rates. ``texts_or_source`` is a list
         of texts or a data source name/path (its train + unsup texts). Returns the final validation metrics.
         """
+        from ulmfit.data.split import holdout_split
+        from ulmfit.train import seed_everything
+
         config = replace(config or LMFineTuneConfig(), **overrides)
         check_schedule(config.schedule)
+        seed_everything(config.seed)  # before anything random: vocabulary matching rebuilds the network
         texts = _texts_from(texts_or_source)
+        valid_source = "given (valid=)" if valid is not None else "none"
         if valid is None and config.valid_pct > 0 and len(texts) >= 10:
-            rng = np.random.default_rng(config.seed)
-            perm = rng.permutation(len(texts))
-            n_valid = max(1, int(round(len(texts) * config.valid_pct)))
-            valid = [texts[i] for i in perm[:n_valid]]
-            texts = [texts[i] for i in perm[n_valid:]]
+            train_idx, valid_idx = holdout_split(len(texts), config.valid_pct, config.seed)
+            valid = [texts[i] for i in valid_idx]
+            texts = [texts[i] for i in train_idx]
+            valid_source = f"hold-out of the training texts (valid_pct={config.valid_pct:g}, seed={config.seed})"
         tokens = self.tokenizer.tokenize(list(texts), n_workers=_workers_for(len(texts), None))
         valid_tokens = self.tokenizer.tokenize(list(valid), n_workers=_workers_for(len(valid), None)) if valid else []
         if config.vocab != "keep":
@@ -262,6 +266,7 @@ class LanguageModel:
         metrics = self._final_metrics(learn) if valid_ids else {}
         history = self.meta.setdefault("history", [])
         history.append({"stage": "fine_tune", "train_tokens": n_tokens, "epochs": [config.frozen_epochs, epochs],
+                        "valid_source": valid_source, "skipped_steps": learn.n_skipped,
                         "bs": bs, "seconds": round(time.time() - start, 1), "config": _jsonable(asdict(config)),
                         "metrics": metrics})
         return metrics
@@ -269,35 +274,46 @@ class LanguageModel:
     @classmethod
     def pretrain(cls, texts: Sequence[str], *, tokenizer=None, arch=None, config: LMPretrainConfig | None = None,
                  valid: Sequence[str] | None = None, path: str | Path | None = None, progress: bool = True,
-                 resume: str | Path | None = None, n_workers: int | None = None) -> LanguageModel:
-        """Pretrain an AWD-LSTM LM from scratch on ``texts`` (ULMFiT stage 1)."""
+                 resume: str | Path | None = None, n_workers: int | None = None, checkpoint_every: int = 500,
+                 callbacks: Sequence = ()) -> LanguageModel:
+        """Pretrain an AWD-LSTM LM from scratch on ``texts`` (ULMFiT stage 1).
+
+        With ``path``, a checkpoint is written there every ``checkpoint_every`` steps and at each epoch end;
+        ``resume=path/checkpoint.pt`` continues an interrupted run to bitwise the same weights (CPU).
+        ``config.seed`` seeds everything before the model is built: same seed, same data and threads ->
+        the same model.
+        """
+        from ulmfit.data.split import holdout_split
         from ulmfit.text import Tokenizer, Vocab
+        from ulmfit.train import seed_everything
 
         config = config or LMPretrainConfig()
+        seed_everything(config.seed)
         tokenizer = tokenizer or Tokenizer()
         texts = list(texts)
+        valid_source = "given (valid=)"
         if valid is None:
-            rng = np.random.default_rng(config.seed)
-            perm = rng.permutation(len(texts))
-            n_valid = max(1, int(round(len(texts) * config.valid_pct))) if config.valid_pct > 0 else 0
-            valid = [texts[i] for i in perm[:n_valid]]
-            texts = [texts[i] for i in perm[n_valid:]]
+            train_idx, valid_idx = holdout_split(len(texts), config.valid_pct, config.seed)
+            valid = [texts[i] for i in valid_idx]
+            texts = [texts[i] for i in train_idx]
+            valid_source = f"hold-out of the training texts (valid_pct={config.valid_pct:g}, seed={config.seed})"
         t0 = time.time()
         tokens = tokenizer.tokenize(texts, n_workers=n_workers)
         valid_tokens = tokenizer.tokenize(list(valid), n_workers=n_workers) if valid else []
         vocab = Vocab.build(tokens, max_vocab=config.max_vocab, min_freq=config.min_freq)
         print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
               f"vocab {len(vocab)}", flush=True)
+        seed_everything(config.seed)  # the initial weights do not depend on what tokenization drew
         lm = cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
         lm._set_dropout(config.drop_mult)
         train_ids, valid_ids = lm._ids(tokens), lm._ids(valid_tokens)
         n_tokens = int(sum(len(a) for a in train_ids))
         from ulmfit.train import CheckpointCallback
 
-        checkpoints = [CheckpointCallback(every_n_steps=500)] if path is not None else []
+        checkpoints = [CheckpointCallback(every_n_steps=checkpoint_every)] if path is not None else []
         learn = lm._learner(train_ids, valid_ids, config.bs, config.bptt, wd=config.wd, moms=config.moms,
                             precision=config.precision, clip=config.clip, seed=config.seed, path=path,
-                            progress=progress, callbacks=checkpoints)
+                            progress=progress, callbacks=[*checkpoints, *callbacks])
         start = time.time()
         learn.fit_one_cycle(config.epochs, config.lr, resume=resume)
         lm.model.eval()
@@ -305,6 +321,7 @@ class LanguageModel:
         lm.meta.update({"history": [{"stage": "pretrain", "train_tokens": n_tokens,
                                      "valid_tokens": int(sum(len(a) for a in valid_ids)),
                                      "train_documents": len(texts), "valid_documents": len(valid),
+                                     "valid_source": valid_source, "skipped_steps": learn.n_skipped,
                                      "epochs": config.epochs, "seconds": round(time.time() - start, 1),
                                      "config": _jsonable(asdict(config)), "metrics": metrics}]})
         return lm

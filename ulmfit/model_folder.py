@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from ulmfit import __version__
+from ulmfit.errors import UlmfitError
 
 __all__ = ["FORMAT_VERSION", "ModelFolderError", "read_config", "write_config", "save_state", "load_state",
            "write_json", "read_json"]
@@ -30,7 +31,7 @@ def _publish(tmp: str, path: Path) -> None:
     os.replace(tmp, path)
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(UlmfitError, ValueError):
     """A model folder is missing, incomplete, of another kind, or from an unsupported format version."""
 
 
@@ -78,10 +79,21 @@ def read_config(folder: Path, kind: str) -> dict[str, Any]:
     return config
 
 
+def _nonfinite_keys(state: dict[str, torch.Tensor]) -> list[str]:
+    return [k for k, v in state.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
 def save_state(folder: Path, state: dict[str, torch.Tensor], half: bool = False) -> None:
-    """Write ``model.pt`` atomically; ``half=True`` stores floating tensors as fp16 (halves the size)."""
+    """Write ``model.pt`` atomically; ``half=True`` stores floating tensors as fp16 (halves the size).
+    Weights with NaN/inf are refused (a diverged run is never saved as a model)."""
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    bad = _nonfinite_keys(state)
+    if bad:
+        raise ModelFolderError(f"refusing to write {Path(folder) / 'model.pt'}: {len(bad)} tensor(s) hold NaN/inf "
+                               f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); training diverged"
+                               f"{' (or a value is too large for half=True)' if half else ''}")
     path = Path(folder) / "model.pt"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".model.pt.", suffix=".tmp")
     os.close(fd)
@@ -100,4 +112,8 @@ def load_state(folder: Path) -> dict[str, torch.Tensor]:
         raise ModelFolderError(f"cannot read {path} as a state_dict ({type(err).__name__}: {err})") from err
     if not isinstance(state, dict):
         raise ModelFolderError(f"{path} does not hold a state_dict (found {type(state).__name__})")
+    bad = _nonfinite_keys(state)
+    if bad:
+        raise ModelFolderError(f"{path}: {len(bad)} tensor(s) hold NaN/inf ({', '.join(bad[:3])}"
+                               f"{', ...' if len(bad) > 3 else ''}); the weights are broken")
     return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}

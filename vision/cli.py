@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="model folder to write (model.pt + config.json + metrics.csv)")
     t.add_argument("--wd", type=float, default=1e-2, help="weight decay (default 1e-2)")
     t.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default: up to 8)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=42,
+                   help="seeds everything before the model is built: same seed, data and threads -> same model "
+                        "(default 42)")
     t.add_argument("--weights", default=None,
                    help="torchvision weights for a resnet* arch, e.g. IMAGENET1K_V1 (downloads; fine-tunes)")
     t.add_argument("--pretrained", default=None,
@@ -90,11 +92,12 @@ def _predict(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ulmfit-vision``; returns the exit status (2 on a bad argument, file or folder)."""
     from ulmfit.data.download import DownloadError
+    from ulmfit.errors import UlmfitError
 
     args = build_parser().parse_args(argv)
     try:
         return _train(args) if args.command == "train" else _predict(args)
-    except (ValueError, FileNotFoundError, DownloadError) as err:  # ModelFolderError is a ValueError
+    except (UlmfitError, ValueError, FileNotFoundError, DownloadError) as err:  # ModelFolderError is a ValueError
         print(f"ulmfit-vision {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ulmfit.train import Callback, Learner, accuracy
+from ulmfit.train import Callback, Learner, accuracy, seed_everything
 from ulmfit.train.precision import PRECISIONS
 from vision.head import TransferModel, transfer_model
 from vision.losses import LabelSmoothingCrossEntropy
@@ -194,7 +194,7 @@ class VisionTrainConfig:
     out: str | None = None  # model folder to write
     wd: float = 1e-2
     workers: int | None = None  # DataLoader worker processes (None: up to 8)
-    seed: int = 0
+    seed: int = 42  # seeds python, numpy, torch and the loaders before the model is built
     weights: str | None = None  # torchvision weights name for a resnet* arch (needs internet)
     pretrained: str | None = None  # our saved model folder: reuse its body, new head, fine_tune
     freeze_epochs: int = 1  # head-only epochs of fine_tune (transfer only)
@@ -252,7 +252,7 @@ def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | 
         from ulmfit.model_folder import read_config
 
         arch = read_config(Path(config.pretrained), KIND)["arch"]
-    torch.manual_seed(config.seed)
+    seed_everything(config.seed)  # before the model is built: same seed -> same initial weights
     model = build_model(arch, n_out, weights=config.weights, checkpoint=config.pretrained)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from ulmfit.data.split import holdout_split
 
 __all__ = [
     "TextDataset",
@@ -699,13 +699,10 @@ def _finish(out: dict[str, TextDataset], wanted: list[str] | None, name: str) ->
 
 
 def split_train_valid(dataset: TextDataset, valid_pct: float = 0.1, seed: int = 0) -> tuple[TextDataset, TextDataset]:
-    """Seeded random split (as fastai's RandomSplitter: ``int(valid_pct * N)`` items go to validation).
-
-    Returns ``(train, valid)``; the same seed gives the same split.
-    """
+    """Seeded random split by :func:`ulmfit.data.split.holdout_split` (``round(valid_pct * N)`` items, at
+    least one, go to validation). Returns ``(train, valid)`` in the original order; the same seed gives the
+    same split."""
     if not 0.0 < valid_pct < 1.0:
         raise ValueError(f"valid_pct must be in (0, 1), got {valid_pct!r}")
-    n = len(dataset)
-    perm = np.random.default_rng(seed).permutation(n)
-    cut = int(valid_pct * n)
-    return dataset.subset(sorted(perm[cut:].tolist())), dataset.subset(sorted(perm[:cut].tolist()))
+    train_idx, valid_idx = holdout_split(len(dataset), valid_pct, seed)
+    return dataset.subset(sorted(train_idx.tolist())), dataset.subset(sorted(valid_idx.tolist()))

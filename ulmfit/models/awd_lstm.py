@@ -140,6 +140,23 @@ class AWDLSTM(nn.Module):
         """Forget the carried state (the next stateful call starts from zeros)."""
         self._state = None
 
+    def get_recurrent_state(self) -> list[list[torch.Tensor]] | None:
+        """The carried state as ``[[h, c], ...]`` (CPU copies) or None: what a training checkpoint saves
+        so that a run resumed mid-epoch continues from the same state."""
+        if self._state is None:
+            return None
+        return [[h.detach().cpu().clone(), c.detach().cpu().clone()] for h, c in self._state]
+
+    def set_recurrent_state(self, state: list[list[torch.Tensor]] | None) -> None:
+        """Inverse of :meth:`get_recurrent_state` (None: as after :meth:`reset`)."""
+        if state is None:
+            self._state = None
+            return
+        if len(state) != len(self.rnns):
+            raise ValueError(f"recurrent state has {len(state)} layers, this encoder {len(self.rnns)}")
+        device = self.embedding.weight.device
+        self._state = [(h.to(device), c.to(device)) for h, c in state]
+
     def init_state(self, batch_size: int, device: torch.device | None = None) -> LSTMState:
         """Zero state for ``batch_size`` sequences: one (h, c) per layer, each (1, B, H_k)."""
         w = self.embedding.weight

@@ -6,18 +6,20 @@ from ulmfit.train.callbacks import (
     CheckpointCallback,
     CSVLogger,
     EarlyStopping,
+    KeepBest,
     MetricsLogger,
     ProgressCallback,
 )
 from ulmfit.train.checkpoint import load_checkpoint
 from ulmfit.train.distributed import is_main_process, setup_distributed
-from ulmfit.train.learner import Learner, seed_everything
+from ulmfit.train.learner import Learner
 from ulmfit.train.lr_finder import LRFinderResult
 from ulmfit.train.metrics import accuracy, cross_entropy_flat, error_rate, perplexity
 from ulmfit.train.optim import adam, sgd
 from ulmfit.train.param_groups import spread_lr
 from ulmfit.train.precision import PRECISIONS, MixedPrecision
 from ulmfit.train.schedules import one_cycle_lr, one_cycle_mom, slanted_triangular_lr
+from ulmfit.train.seed import seed_everything
 
 __all__ = [
     "PRECISIONS",
@@ -25,6 +27,7 @@ __all__ = [
     "Callback",
     "CheckpointCallback",
     "EarlyStopping",
+    "KeepBest",
     "LRFinderResult",
     "Learner",
     "MetricsLogger",

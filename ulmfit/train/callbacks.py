@@ -27,6 +27,7 @@ __all__ = [
     "CheckpointCallback",
     "CSVLogger",
     "EarlyStopping",
+    "KeepBest",
     "MetricsLogger",
     "ProgressCallback",
 ]
@@ -115,16 +116,70 @@ class EarlyStopping(Callback):
 
     def after_epoch(self, learn: Learner) -> None:
         value = learn.epoch_metrics[self.monitor]
-        better = (
-            value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
-        )
-        if better:
+        if _better(value, self.best, self.mode, self.min_delta):
             self.best, self.wait = value, 0
             return
         self.wait += 1
         if self.wait >= self.patience:
             learn.stop_training = True
             self.stopped_epoch = learn.epoch
+
+
+def _better(value: float, best: float, mode: str, min_delta: float = 0.0) -> bool:
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+class KeepBest(Callback):
+    """Keep the weights of the best validation epoch of a fit and load them back at its end (fastai's
+    ``SaveModelCallback``, Hugging Face's ``load_best_model_at_end``), in memory.
+
+    Each ``fit`` (for a classifier: each gradual-unfreezing stage) starts afresh, so after several fits
+    the callback holds the best epoch of the last one. ``monitor``: a key of ``learn.epoch_metrics``;
+    ``mode`` as in :class:`EarlyStopping`; the first epoch that reaches the best value wins ties.
+    ``restore=False`` only records (``best``, ``best_epoch``, ``best_state``: CPU copies of the model's
+    ``state_dict``) and leaves the final weights in place.
+    """
+
+    def __init__(self, monitor: str = "valid_loss", mode: str = "auto", restore: bool = True):
+        if mode not in ("min", "max", "auto"):
+            raise ValueError(f"KeepBest mode must be 'min', 'max' or 'auto', got {mode!r}")
+        if mode == "auto":
+            mode = "min" if any(w in monitor for w in ("loss", "error", "perplexity")) else "max"
+        self.monitor, self.mode, self.restore = monitor, mode, restore
+        self._clear()
+        self._restored = False
+
+    def _clear(self) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch: int | None = None
+        self.best_state: dict | None = None
+
+    def before_fit(self, learn: Learner) -> None:
+        if learn.valid_dl is None:
+            raise ValueError("KeepBest needs validation data (the Learner has no valid_dl)")
+        names = learn.metric_names()
+        if self.monitor not in names:
+            raise ValueError(f"KeepBest monitor {self.monitor!r} is not reported; available: {names}")
+        if not (learn.resuming and self._restored):
+            self._clear()
+        self._restored = False
+
+    def after_epoch(self, learn: Learner) -> None:
+        value = float(learn.epoch_metrics[self.monitor])
+        if math.isfinite(value) and _better(value, self.best, self.mode):
+            self.best, self.best_epoch = value, learn.epoch
+            self.best_state = {k: v.detach().cpu().clone() for k, v in learn.model.state_dict().items()}
+
+    def after_fit(self, learn: Learner) -> None:
+        if self.restore and self.best_state is not None:
+            learn.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> dict:
+        return {"best": float(self.best), "best_epoch": self.best_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.best_state = state["best"], state["best_epoch"], state["best_state"]
+        self._restored = True
 
 
 class MetricsLogger(Callback):

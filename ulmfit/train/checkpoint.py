@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import random
 import tempfile
@@ -25,9 +26,14 @@ CHECKPOINT_FORMAT = "ulmfit-train-checkpoint-v1"
 
 
 def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file beside ``path`` then ``os.replace``: a reader never sees half a file."""
+    """``torch.save`` to a temp file beside ``path``, fsync, then ``os.replace``: a reader never sees half a
+    file, and a kill during the write leaves the previous checkpoint in place. Orphaned temporary files of
+    ``path`` from an earlier kill are removed first (one writer per checkpoint path is assumed)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # a process killed while writing leaves its temporary file behind: the next save removes it
+    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        orphan.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -9,30 +9,37 @@ One training step (``learn.training`` True)::
 
 Validation runs the same up to ``after_loss`` under ``torch.no_grad`` and then ``after_batch``.
 
-Exact resume (``fit_*(..., resume=path)``) restores model, optimizer, scaler, schedule position and RNG
-states, then skips the batches already done in the interrupted epoch. It is exact (bitwise on CPU) for
-loaders whose order depends only on ``set_epoch`` (ours), for unshuffled loaders, and for
-``torch.utils.data.DataLoader`` shuffled through a seeded ``generator=`` (its state at the start of each
-epoch is saved). A ``DataLoader(shuffle=True)`` without a generator resumes with a different order.
-Callbacks with ``state_dict``/``load_state_dict`` (EarlyStopping) are saved and restored too. Under DDP
-only rank 0 writes and every rank restores rank 0's RNG states, so a resumed multi-process run is
-equivalent but not bitwise identical when the model uses dropout.
+Exact resume (``fit_*(..., resume=path)``) restores model, optimizer, scaler, schedule position, RNG
+states, the partial training loss and the recurrent state a model carries between batches (any submodule
+with ``get_recurrent_state()``/``set_recurrent_state(state)``, such as the AWD-LSTM encoder), then skips
+the batches already done in the interrupted epoch. So a run killed at any step and resumed ends with
+bitwise the same weights on CPU, for loaders whose order depends only on ``set_epoch`` (ours), for
+unshuffled loaders, and for ``torch.utils.data.DataLoader`` shuffled through a seeded ``generator=`` (its
+state at the start of each epoch is saved). A ``DataLoader(shuffle=True)`` without a generator resumes
+with a different order. Callbacks with ``state_dict``/``load_state_dict`` (EarlyStopping, KeepBest) are
+saved and restored too. Under DDP only rank 0 writes and every rank restores rank 0's RNG states, so a
+resumed multi-process run is equivalent but not bitwise identical when the model uses dropout.
+
+Non-finite guard: a step whose loss or gradient norm is NaN/inf is not applied (under fp16 the GradScaler
+skips it and lowers the scale; gradient overflows there are normal and only counted). ``max_bad_steps``
+consecutive steps with a non-finite loss (or, without fp16, a non-finite gradient) stop training with a
+``TrainingDivergedError`` naming the step, the learning rates and the last checkpoint written; weights
+with NaN/inf are never written to a checkpoint.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import random
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
+from ulmfit.errors import TrainingDivergedError
 from ulmfit.train import schedules
 from ulmfit.train.callbacks import Callback, MetricsLogger, ProgressCallback
 from ulmfit.train.checkpoint import (
@@ -55,15 +62,9 @@ from ulmfit.train.metrics import cross_entropy_flat, metric_name
 from ulmfit.train.optim import adam
 from ulmfit.train.param_groups import get_layer_groups, make_param_groups, set_trainable, spread_lr
 from ulmfit.train.precision import MixedPrecision
+from ulmfit.train.seed import seed_everything
 
 __all__ = ["Learner", "seed_everything"]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python ``random``, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _to_device(x, device: torch.device):
@@ -92,6 +93,17 @@ def _encode_lr(lr):
     if isinstance(lr, (list, tuple)):
         return [float(v) for v in lr]
     return float(lr)
+
+
+def _recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Submodules that carry state from one batch to the next (``get_recurrent_state``)."""
+    return [(n, m) for n, m in model.named_modules() if callable(getattr(m, "get_recurrent_state", None))]
+
+
+def _all_finite(tensors) -> bool:
+    """True when every floating tensor is free of NaN/inf (one host sync)."""
+    flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
 
 
 def _loader_generators(dl) -> list[torch.Generator]:
@@ -132,6 +144,8 @@ class Learner:
         seed: seeds python, numpy and torch once, here (the model is already built: seed before
             building it for a reproducible init); also the seed of a DistributedSampler made for DDP.
         scaler_kwargs: passed to ``torch.amp.GradScaler`` (e.g. ``growth_interval``).
+        max_bad_steps: consecutive non-finite steps after which training stops with
+            ``TrainingDivergedError`` (see the module docstring).
         ddp_kwargs: passed to ``DistributedDataParallel`` when running under torchrun.
 
     Under DDP ``learn.model`` stays the unwrapped module (its ``reset()``/``layer_groups()``/
@@ -159,6 +173,7 @@ class Learner:
         seed: int | None = None,
         scaler_kwargs: dict | None = None,
         ddp_kwargs: dict | None = None,
+        max_bad_steps: int = 3,
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -166,6 +181,8 @@ class Learner:
             raise ValueError(f"clip must be None or a positive max gradient norm, got {clip}")
         if len(moms) != 3:
             raise ValueError(f"moms must be 3 values (start, middle, end), got {moms!r}")
+        if isinstance(max_bad_steps, bool) or not isinstance(max_bad_steps, int) or max_bad_steps < 1:
+            raise ValueError(f"max_bad_steps must be an int >= 1, got {max_bad_steps!r}")
         for cb in callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
@@ -208,6 +225,12 @@ class Learner:
         self.n_epochs = self.total_steps = 0
         self.stop_training = False
         self.step_skipped = False
+        self.max_bad_steps = max_bad_steps
+        self.n_skipped = 0  # steps not applied (non-finite loss or gradients, fp16 overflows included)
+        self.n_nonfinite = 0  # of those, steps with a non-finite loss or (not fp16) gradient
+        self._bad_streak = 0
+        self._loss_ok = True
+        self.last_checkpoint: Path | None = None  # the last checkpoint this learner wrote
         self.resuming = False
         self.epoch_metrics: dict = {}
         self.history: list[dict] = []  # epoch_metrics of every epoch of every fit (a checkpoint keeps it)
@@ -359,11 +382,11 @@ class Learner:
         self._fit_args = fit_args
         if self.opt is None:
             self.create_opt()
-        start_epoch, start_batch, rng, gen_states = 0, 0, None, []
+        start_epoch, start_batch, rng, gen_states, carried = 0, 0, None, [], {}
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.resuming = resume is not None
         if resume is not None:
-            start_epoch, start_batch, rng, gen_states = self._load_for_resume(resume, fit_args)
+            start_epoch, start_batch, rng, gen_states, carried = self._load_for_resume(resume, fit_args)
         self._wrap_ddp()
         self.stop_training = False
         self.epoch = start_epoch
@@ -380,6 +403,7 @@ class Learner:
                     skip=start_batch if here else 0,
                     rng=rng if here and start_batch > 0 else None,
                     gen_states=gen_states if here else [],
+                    carried=carried if here and start_batch > 0 else None,
                 )
                 self.epoch_metrics = {"epoch": epoch, "train_loss": self._train_loss}
                 if self.valid_dl is not None:
@@ -421,7 +445,8 @@ class Learner:
                 fn(epoch)
                 return
 
-    def _train_epoch(self, sched: Callable, skip: int, rng: dict | None, gen_states: list) -> None:
+    def _train_epoch(self, sched: Callable, skip: int, rng: dict | None, gen_states: list,
+                     carried: dict | None = None) -> None:
         self._epoch_t0 = time.time()
         self.training = True
         self.model.train()
@@ -438,6 +463,9 @@ class Learner:
             next(it)
         if rng is not None:
             set_rng_state(rng)
+        if carried is not None:  # the state the interrupted run carried into its next batch
+            for name, module in _recurrent_modules(self.model):
+                module.set_recurrent_state(carried.get(name))
         self.batch_in_epoch = skip
         # running sum on the device (no per-step host sync); resumed epochs start from the saved partial sum
         self._loss_sum = torch.tensor(self._resume_loss[0] if skip else 0.0, dtype=torch.float64)
@@ -449,8 +477,9 @@ class Learner:
             self._one_batch(batch)
             self.step += 1
             self.batch_in_epoch += 1
-            self._loss_sum += self.loss.detach().double()
-            self._loss_count += 1
+            if self._loss_ok:  # a skipped non-finite step is counted in n_nonfinite, not averaged in
+                self._loss_sum += self.loss.detach().double()
+                self._loss_count += 1
             self._cb("after_batch")
             if self.stop_training:
                 break
@@ -481,13 +510,42 @@ class Learner:
             return
         self.mp.backward(self.loss)
         self._cb("before_step")
+        params = [p for pg in self.opt.param_groups for p in pg["params"] if p.grad is not None]
         if self.clip is not None:
             self.mp.unscale_(self.opt)
-            params = [p for pg in self.opt.param_groups for p in pg["params"] if p.grad is not None]
-            nn.utils.clip_grad_norm_(params, self.clip)
-        self.step_skipped = not self.mp.step(self.opt)
+            grad_norm = nn.utils.clip_grad_norm_(params, self.clip)
+        elif self.mp.scaler is None:
+            grad_norm = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(p.grad.detach().float()) for p in params])
+            ) if params else torch.zeros((), device=self.device)
+        else:
+            grad_norm = None  # fp16: the GradScaler finds overflowing gradients itself
+        loss_ok = torch.isfinite(self.loss.detach()).all()
+        finite = loss_ok & torch.isfinite(grad_norm) if self.mp.scaler is None else loss_ok
+        self._loss_ok, finite = bool(loss_ok), bool(finite)  # one host sync per step (fp16's scaler syncs too)
+        if self.mp.scaler is not None:
+            self.step_skipped = not self.mp.step(self.opt)
+        else:
+            if finite:
+                self.opt.step()
+            self.step_skipped = not finite
+        self.n_skipped += int(self.step_skipped)
+        self.n_nonfinite += int(not finite)
+        self._bad_streak = 0 if finite else self._bad_streak + 1
         self._cb("after_step")
         self.opt.zero_grad(set_to_none=True)
+        if self._bad_streak >= self.max_bad_steps:
+            self._diverged()
+
+    def _diverged(self) -> None:
+        lrs = sorted({float(pg["lr"]) for pg in self.opt.param_groups})
+        where = f"step {self.step + 1} (epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1})"
+        last = f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
+        raise TrainingDivergedError(
+            f"training diverged: {self._bad_streak} consecutive steps with a non-finite loss or gradient, the "
+            f"last at {where}, learning rate(s) {', '.join(f'{v:.3g}' for v in lrs)}; {last}. Lower the "
+            "learning rate, set clip=, or train in fp32"
+        )
 
     # ------------------------------------------------------------------ validation
     def metric_names(self) -> list[str]:
@@ -546,11 +604,19 @@ class Learner:
         Only rank 0 writes under DDP (returns None on other ranks)."""
         if not self.is_main:
             return None
+        model_state = self.model.state_dict()
+        if not _all_finite(model_state.values()):
+            warnings.warn(
+                f"not writing checkpoint {path}: the model's weights contain NaN/inf "
+                f"(last good checkpoint: {self.last_checkpoint or 'none'})",
+                stacklevel=2,
+            )
+            return None
         done = self._epoch_done
         gens = _loader_generators(self.train_dl)
         state = {
             "format": CHECKPOINT_FORMAT,
-            "model": self.model.state_dict(),
+            "model": model_state,
             "optimizer": self.opt.state_dict() if self.opt is not None else None,
             "scaler": self.mp.state_dict(),
             "position": {
@@ -566,6 +632,11 @@ class Learner:
             # generator states from which the resumed epoch's order is rebuilt
             "loader_generators": [g.get_state() for g in gens] if done else list(self._epoch_gen_states),
             "requires_grad": [p.requires_grad for p in self.model.parameters()],
+            # state carried into the next batch of this epoch (the next epoch starts from a reset)
+            "recurrent_state": {} if done else {
+                name: module.get_recurrent_state() for name, module in _recurrent_modules(self.model)
+            },
+            "counters": {"n_skipped": self.n_skipped, "n_nonfinite": self.n_nonfinite},
             "precision": self.precision,
             "history": list(self.history),
             "callbacks": {
@@ -574,7 +645,8 @@ class Learner:
                 if callable(getattr(cb, "state_dict", None))
             },
         }
-        return atomic_save(state, path)
+        self.last_checkpoint = atomic_save(state, path)
+        return self.last_checkpoint
 
     def load_checkpoint(self, path: str | os.PathLike) -> dict:
         """Load weights, optimizer and scaler state (not the position) from a checkpoint; returns it."""
@@ -620,9 +692,13 @@ class Learner:
         self.step = pos["step"]
         self._resume_loss = tuple(pos.get("epoch_loss", (0.0, 0)))
         self.history = [dict(h) for h in ckpt.get("history", [])]
+        counters = ckpt.get("counters") or {}
+        self.n_skipped = int(counters.get("n_skipped", 0))
+        self.n_nonfinite = int(counters.get("n_nonfinite", 0))
         saved_cbs = ckpt.get("callbacks") or {}
         for i, cb in enumerate(self.cbs):
             key = f"{i}:{type(cb).__name__}"
             if key in saved_cbs and callable(getattr(cb, "load_state_dict", None)):
                 cb.load_state_dict(saved_cbs[key])
-        return pos["epoch"], pos["batch_in_epoch"], ckpt["rng"], ckpt.get("loader_generators") or []
+        return (pos["epoch"], pos["batch_in_epoch"], ckpt["rng"], ckpt.get("loader_generators") or [],
+                ckpt.get("recurrent_state") or {})

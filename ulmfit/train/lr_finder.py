@@ -72,6 +72,8 @@ def lr_find(
     losses: list[float] = []
     avg, best = 0.0, math.inf
     learn._wrap_ddp()
+    # the sweep is meant to reach divergence: the learner's non-finite guard must not stop it
+    saved_guard, learn.max_bad_steps = learn.max_bad_steps, 2**62
     learn.training = True
     learn.model.train()
     try:
@@ -95,6 +97,7 @@ def lr_find(
                 if it_done >= num_it:
                     break
     finally:
+        learn.max_bad_steps, learn._bad_streak = saved_guard, 0
         learn.training = False
         learn.model.load_state_dict(saved_model)
         learn.opt.load_state_dict(saved_opt)

@@ -5,7 +5,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from tests.ulmfit.train.helpers import MLP, EpochLoader, blobs
-from ulmfit.train import Callback, CheckpointCallback, EarlyStopping, Learner
+from ulmfit.train import Callback, CheckpointCallback, EarlyStopping, Learner, load_checkpoint
 
 
 class Kill(Exception):
@@ -137,3 +137,63 @@ def test_resume_restores_early_stopping_state(tmp_path):
     resumed.add_cb(Peek())
     _run(resumed, resume=tmp_path / "checkpoint.pt")
     assert seen[0] == (best, wait) and math.isfinite(best)
+
+
+def _lm_learner(path, callbacks=(), init_seed=0):
+    """A tiny AWD-LSTM LM on a seeded LMLoader: the encoder carries its state from batch to batch."""
+    import numpy as np
+
+    from ulmfit.data import LMLoader
+    from ulmfit.models import AWDLSTMConfig, build_language_model, lm_loss
+
+    torch.manual_seed(init_seed)
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(2, 40, size=int(n)) for n in rng.integers(20, 60, size=40)]
+    model = build_language_model(40, AWDLSTMConfig(emb_sz=8, n_hid=12, n_layers=2))
+    train_dl = LMLoader(docs, bs=4, bptt=10, shuffle=True, seed=7, vocab_size=40)
+    return Learner(model, train_dl, loss_func=lm_loss, path=path, progress=False, seed=init_seed,
+                   callbacks=list(callbacks))
+
+
+@pytest.mark.parametrize("kill_step", [3, 7, 12, 20])
+def test_mid_epoch_resume_restores_the_carried_recurrent_state(tmp_path, kill_step):
+    def run(learn, resume=None):
+        learn.fit_one_cycle(2, 1e-2, resume=resume)
+        return {k: v.clone() for k, v in learn.model.state_dict().items()}
+
+    ref = run(_lm_learner(tmp_path / "ref"))
+    n_batches = len(_lm_learner(None).train_dl)
+    assert kill_step % n_batches != 0  # mid-epoch: the encoder's state is not a fresh reset here
+    killed = _lm_learner(tmp_path / "run", [CheckpointCallback(every_n_steps=kill_step), KillAt(step=kill_step)])
+    with pytest.raises(Kill):
+        run(killed)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["recurrent_state"]["encoder"] is not None
+    out = run(_lm_learner(tmp_path / "run", init_seed=99), resume=tmp_path / "run" / "checkpoint.pt")
+    for k in ref:
+        assert torch.equal(ref[k], out[k]), k
+
+
+def test_a_checkpoint_being_written_at_a_kill_is_never_loaded_and_is_cleaned_up(tmp_path, monkeypatch):
+    learn = _make(tmp_path)
+    learn.fit(1, 1e-3)
+    path = learn.save_checkpoint(tmp_path / "checkpoint.pt")
+    good = path.read_bytes()
+    # a kill in the middle of the next write: torch.save dies after writing part of the file
+    real_save = torch.save
+
+    def dying_save(obj, f):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        learn.save_checkpoint(path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert path.read_bytes() == good  # the published checkpoint is untouched
+    # a SIGKILL leaves the temporary file behind (no except clause runs): the next save removes it
+    orphan = tmp_path / ".checkpoint.pt.abc123.tmp"
+    orphan.write_bytes(b"half")
+    assert load_checkpoint(path)["position"]["step"] == 8
+    learn.save_checkpoint(path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

@@ -1,0 +1,113 @@
+"""The pure parts of scripts/benchmark_classifier.py: the summary table, the hold-out halves, the baseline."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_classifier.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("benchmark_classifier_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def _record(seed, acc, tfidf, *, task="trec6", finetune=True, limit_train=None, seconds=120.0):
+    return {"task": task, "seed": seed, "lm": "ulmfit-en-small-fwd", "lm_finetune": finetune,
+            "limit_train": limit_train, "limit_test": None, "test_accuracy": acc, "tfidf_test_accuracy": tfidf,
+            "valid_b_accuracy": 0.80, "best_valid_b_accuracy": 0.82, "best_test_accuracy": acc + 0.01,
+            "total_seconds": seconds}
+
+
+def _row(table: str, marker: str) -> list[str]:
+    lines = [line for line in table.splitlines() if line.startswith("|") and marker in line]
+    assert len(lines) == 1, table
+    return [cell.strip() for cell in lines[0].strip("|").split("|")]
+
+
+def test_summarize_mean_and_sample_sd(bench):
+    accs, tfidf = [0.86, 0.88, 0.90], [0.84, 0.85, 0.89]
+    records = [_record(s, a, t) for s, a, t in zip((42, 43, 44), accs, tfidf)]
+    records.append(_record(1, 0.70, 0.75, finetune=False, seconds=60.0))
+    records.append(_record(1, 0.91, 0.80, task="mr"))
+    table = bench.summarize(records)
+
+    assert "### trec6" in table and "### mr" in table
+    row = _row(table, "(42, 43, 44)")
+    header = [cell.strip() for cell in table.splitlines()[2].strip("|").split("|")]
+    cell = dict(zip(header, row))
+    assert cell["LM fine-tune"] == "yes"
+    assert cell["n seeds"].startswith("3")
+    sd = statistics.stdev([100 * a for a in accs])          # sample sd, ddof=1
+    assert sd == pytest.approx(np.std([100 * a for a in accs], ddof=1))
+    assert cell["ULMFiT test acc %"] == f"{88.0:.2f} ± {sd:.2f}" == "88.00 ± 2.00"
+    tfidf_sd = np.std([100 * t for t in tfidf], ddof=1)
+    assert cell["TF-IDF+LR test acc %"] == f"{np.mean(tfidf) * 100:.2f} ± {tfidf_sd:.2f}"
+    assert cell["valid-B final %"] == "80.00" and cell["valid-B best %"] == "82.00"
+    assert cell["best-weights test % (informational)"].startswith("89.00 ± 2.00")
+    assert cell["min / run"] == "2.0"
+
+    ablation = dict(zip(header, _row(table, "| no |")))   # the no-fine-tune run is its own row
+    assert ablation["n seeds"].startswith("1") and ablation["ULMFiT test acc %"] == "70.00 ± n/a"
+
+
+def test_summarize_keeps_smoke_runs_apart(bench):
+    table = bench.summarize([_record(1, 0.5, 0.5, limit_train=300), _record(2, 0.9, 0.9)])
+    assert len([line for line in table.splitlines() if line.startswith("| ulmfit")]) == 2
+    assert "300/None" in table and "| full |" in table
+
+
+def test_summarize_reads_what_main_writes(bench, tmp_path, capsys):
+    path = tmp_path / "bench.jsonl"
+    path.write_text("\n".join(json.dumps(_record(s, 0.8, 0.7)) for s in (1, 2)) + "\n\n")
+    bench.main(["--summarize", str(path)])
+    assert "80.00 ± 0.00" in capsys.readouterr().out
+
+
+def test_split_valid_halves(bench):
+    valid_idx = np.random.default_rng(0).permutation(1000)[:101]
+    a, b = bench.split_valid_halves(valid_idx, seed=42)
+    assert len(a) == 51 and len(b) == 50
+    assert not set(a.tolist()) & set(b.tolist())
+    assert sorted(a.tolist() + b.tolist()) == sorted(valid_idx.tolist())
+    a2, b2 = bench.split_valid_halves(valid_idx, seed=42)
+    assert np.array_equal(a, a2) and np.array_equal(b, b2)
+    a3, _ = bench.split_valid_halves(valid_idx, seed=43)
+    assert not np.array_equal(a, a3)
+
+
+def test_tfidf_baseline_beats_chance(bench):
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(0)
+    pos = ["great", "wonderful", "superb", "lovely", "excellent"]
+    neg = ["awful", "terrible", "dreadful", "boring", "horrible"]
+    filler = ["the", "film", "was", "plot", "acting", "and", "really", "quite"]
+
+    def make(n):
+        texts, labels = [], []
+        for _ in range(n):
+            label = str(rng.integers(2))
+            words = list(rng.choice(filler, 4)) + list(rng.choice(pos if label == "1" else neg, 2))
+            rng.shuffle(words)
+            texts.append(" ".join(words))
+            labels.append(label)
+        return texts, labels
+
+    result = bench.tfidf_baseline(make(80), make(30), make(40), seed=0)
+    assert result["tfidf_C"] in bench.TFIDF_CS
+    assert result["tfidf_valid_accuracy"] == max(result["tfidf_valid_accuracy_by_C"].values())
+    assert result["tfidf_test_accuracy"] > 0.8
