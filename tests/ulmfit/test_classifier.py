@@ -178,3 +178,62 @@ def test_too_few_stage_lr_mults_is_a_clear_error(tiny_lm_dir):
     with pytest.raises(ValueError, match="stage_lr_mults"):
         TextClassifier.train(texts[:32], labels[:32], lm=LanguageModel.load(tiny_lm_dir), valid_pct=0.0,
                              stage_epochs=(1, 1, 1, 1), stage_lr_mults=(1.0, 1.0), bs=16, progress=False)
+
+
+def test_same_seed_same_classifier_in_one_process_and_other_seed_differs(tiny_lm_dir):
+    (texts, labels), (valid_texts, _) = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+
+    def probs(seed):
+        clf = TextClassifier.train(texts[:64], labels[:64], lm=lm, stage_epochs=(1,), bs=16, progress=False, seed=seed)
+        return clf.predict_proba(valid_texts[:16])
+
+    first = probs(3)
+    assert np.array_equal(first, probs(3))   # the head is built after seeding
+    assert not np.array_equal(first, probs(4))
+
+
+def test_default_validation_is_a_seeded_holdout_of_the_training_data(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    clf = TextClassifier.train(texts[:60], labels[:60], lm=LanguageModel.load(tiny_lm_dir), stage_epochs=(1,),
+                               bs=16, progress=False, seed=5)
+    record = clf.meta["history"][-1]
+    assert record["train_documents"] == 54  # 6 of the 60 held out
+    assert record["valid_source"].startswith("hold-out of the training data") and "seed=5" in record["valid_source"]
+
+
+def test_keep_best_restores_the_best_validation_epoch_of_the_last_stage(tiny_lm_dir):
+    from ulmfit.train import KeepBest
+
+    (texts, labels), (valid_texts, valid_labels) = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    valid = (valid_texts[:32], valid_labels[:32])
+    watch = KeepBest(monitor="accuracy", restore=False)   # records what keep_best=True should pick
+    common = dict(lm=lm, valid=valid, stage_epochs=(1, 0, 0, 4), bs=16, progress=False, seed=2)
+    final = TextClassifier.train(texts[:96], labels[:96], callbacks=[watch], **common)
+    kept = TextClassifier.train(texts[:96], labels[:96], keep_best=True, **common)
+    record = kept.meta["history"][-1]["kept_best_epoch"]
+    assert record == {"epoch": watch.best_epoch, "accuracy": watch.best}
+    assert kept.evaluate(*valid)["accuracy"] == pytest.approx(watch.best)
+    state = kept.model.state_dict()
+    assert all(np.array_equal(state[k].numpy(), v.numpy()) for k, v in watch.best_state.items())
+    if watch.best_epoch != 3:  # the last epoch was not the best: keep_best changed the weights
+        assert not np.array_equal(final.predict_proba(valid[0]), kept.predict_proba(valid[0]))
+    with pytest.raises(ValueError, match="keep_best=True needs validation"):
+        TextClassifier.train(texts[:20], labels[:20], lm=lm, keep_best=True, valid_pct=0, stage_epochs=(1,))
+
+
+def test_broken_weights_raise_instead_of_predicting_class_zero(trained, tmp_path):
+    import torch
+
+    from ulmfit.errors import NonFiniteOutputError
+
+    clf, texts, _ = trained
+    broken = TextClassifier.load(clf.save(tmp_path / "ok"))
+    with torch.no_grad():
+        list(broken.model.parameters())[-1].fill_(float("nan"))   # the output layer's bias
+    with pytest.raises(NonFiniteOutputError, match="NaN/inf probabilities for 3 of 3 texts"):
+        broken.predict_proba(texts[:3])
+    with pytest.raises(ModelFolderError, match="model.pt.*NaN/inf"):
+        broken.save(tmp_path / "nan")          # never written as a model folder
+    assert not (tmp_path / "nan" / "model.pt").exists()

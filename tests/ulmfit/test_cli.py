@@ -86,3 +86,44 @@ def test_evaluate_json_and_table(clf_dir, labelled_csv, capsys):
 def test_bad_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match="does not exist"):
         main(["predict", str(tmp_path / "missing"), "text"])
+
+
+def test_train_classifier_validates_on_a_training_holdout_unless_a_split_is_named(tiny_lm_dir, labelled_csv,
+                                                                                   tmp_path, capsys):
+    common = ["--lm", str(tiny_lm_dir), "--data", str(labelled_csv), "--stage-epochs", "1", "--bs", "16", "--quiet"]
+    main(["train-classifier", *common, "--out", str(tmp_path / "a"), "--seed", "3"])
+    out = capsys.readouterr().out
+    record = json.loads((tmp_path / "a" / "config.json").read_text())["meta"]["history"][-1]
+    assert record["valid_source"].startswith("hold-out of the training data") and "seed=3" in record["valid_source"]
+    assert record["train_documents"] == 72  # 8 of the 80 training texts held out; the 24 test texts unused
+    assert "validation (hold-out of the training data" in out
+    main(["train-classifier", *common, "--out", str(tmp_path / "b"), "--valid-split", "test"])
+    assert "validation (split 'test')" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--valid-split 'dev'.*found"):
+        main(["train-classifier", *common, "--out", str(tmp_path / "c"), "--valid-split", "dev"])
+
+
+def test_pretrain_with_a_diverging_lr_fails_with_one_line_and_writes_no_model(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(tiny_corpus()[:60]))
+    out = tmp_path / "lm"
+    with pytest.raises(SystemExit) as info:
+        main(["pretrain", "--data", str(corpus), "--out", str(out), "--emb-sz", "16", "--n-hid", "24", "--n-layers",
+              "2", "--epochs", "2", "--bs", "8", "--bptt", "16", "--min-freq", "2", "--quiet", "--n-workers", "1",
+              "--lr", "1e6", "--checkpoint-every", "2"])
+    msg = str(info.value.code)
+    assert msg.startswith("error: training diverged") and "\n" not in msg and "learning rate(s)" in msg
+    assert not (out / "model.pt").exists()
+    import torch
+
+    ckpt = out / "run" / "checkpoint.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)["model"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_json_output_never_contains_nan():
+    from ulmfit.cli import dumps_json
+
+    text = dumps_json({"accuracy": float("nan"), "per_class": {"a": {"f1": float("inf")}}, "n": 3})
+    assert json.loads(text) == {"accuracy": None, "per_class": {"a": {"f1": None}}, "n": 3}

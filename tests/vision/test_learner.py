@@ -198,3 +198,21 @@ def test_exact_resume_mid_epoch_with_image_loaders_and_mixup(image_folder, tmp_p
     resumed = run(tmp_path / "b", resume=tmp_path / "a" / "ck.pt", seed=1)
     for k in full:
         assert torch.equal(full[k], resumed[k]), k
+
+
+def test_train_with_the_same_seed_gives_the_same_weights(tmp_path):
+    from tests.vision.conftest import make_image_folder
+    from vision.learner import train
+
+    data = make_image_folder(tmp_path / "imgs", n_train=4, n_val=2)
+
+    def weights(seed):
+        config = VisionTrainConfig(data=str(data), arch="xresnet18", size=32, epochs=1, bs=6, workers=0, mixup=0.2,
+                                   device="cpu", progress=False, seed=seed)
+        learn, _ = train(config)
+        return {k: v.clone() for k, v in learn.model.state_dict().items()}
+
+    assert VisionTrainConfig(data="x").seed == 42
+    first = weights(5)
+    assert all(torch.equal(first[k], v) for k, v in weights(5).items())
+    assert any(not torch.equal(first[k], v) for k, v in weights(6).items())

@@ -543,8 +543,8 @@ class Learner:
         last = f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
         raise TrainingDivergedError(
             f"training diverged: {self._bad_streak} consecutive steps with a non-finite loss or gradient, the "
-            f"last at {where}, learning rate(s) {', '.join(f'{v:.3g}' for v in lrs)}; {last}. Lower the "
-            "learning rate, set clip=, or train in fp32"
+            f"last at {where}, learning rate(s) {', '.join(f'{v:.3g}' for v in lrs)}; {last}. Try a lower "
+            "learning rate, gradient clipping (clip=, --clip) or fp32 precision"
         )
 
     # ------------------------------------------------------------------ validation
