@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from ulmfit.hub.atomic import atomic_write
 from ulmfit.models.awd_lstm import AWDLSTMConfig
 
 __all__ = [
@@ -246,12 +247,7 @@ def save_fastai_vocab(itos: Sequence[str], path: str | os.PathLike) -> None:
     bad = [t for t in itos if not isinstance(t, str)][:3]
     if bad:
         raise ValueError(f"itos must hold only strings, got e.g. {bad!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        pickle.dump(itos, f, protocol=4)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: pickle.dump(itos, f, protocol=4))
 
 
 _EMBEDDING_LAYOUTS = (

@@ -3,7 +3,7 @@
     from ulmfit import LanguageModel, TextClassifier
 """
 
-__version__ = "0.1.0"
+from ulmfit.version import __version__
 
 __all__ = ["LanguageModel", "TextClassifier", "__version__"]
 
@@ -15,3 +15,7 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'ulmfit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"LanguageModel", "TextClassifier"})

@@ -14,7 +14,9 @@ import math
 import sys
 from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+from ulmfit.evaluation import format_metrics
+
+__all__ = ["main", "build_parser", "dumps_json", "format_metrics"]
 
 
 def _add_precision(p: argparse.ArgumentParser) -> None:
@@ -208,10 +210,10 @@ def _cmd_pretrain(args) -> None:
 
 
 def _cmd_finetune_lm(args) -> None:
-    import pretrained
+    from ulmfit.hub.registry import DEFAULT
     from ulmfit.language_model import LanguageModel
 
-    lm = LanguageModel.from_pretrained(args.lm or pretrained.DEFAULT)
+    lm = LanguageModel.from_pretrained(args.lm or DEFAULT)
     texts = _corpus_texts(args.data, **_source_kwargs(args))
     given = {"epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "lr": args.lr, "bs": args.bs,
              "drop_mult": args.drop_mult}
@@ -309,23 +311,6 @@ def _finite_or_none(obj):
 def dumps_json(obj, **kwargs) -> str:
     """Strict JSON: a NaN or infinite number is written as null (``NaN`` is not JSON)."""
     return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
-
-
-def format_metrics(metrics: dict) -> str:
-    """A readable table of ``TextClassifier.evaluate``'s result."""
-    lines = []
-    for key in ("accuracy", "subset_accuracy", "hamming_accuracy", "macro_f1"):
-        if key in metrics:
-            lines.append(f"{key:>16s}: {metrics[key]:.4f}")
-    lines.append(f"{'class':>16s}  precision  recall     f1  support")
-    for name, m in metrics["per_class"].items():
-        lines.append(f"{name:>16s}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
-    if "confusion_matrix" in metrics:
-        lines.append("confusion matrix (rows: true, columns: predicted):")
-        width = max(len(c) for c in metrics["classes"])
-        for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
-            lines.append(f"  {name:>{width}s} " + " ".join(f"{v:5d}" for v in row))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:

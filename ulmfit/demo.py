@@ -57,15 +57,15 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
              progress: bool = True, seed: int = 42) -> dict:
     """Run the pipeline; returns the validation metrics (the shipped set's validation split, or for
     ``data=`` the source's validation split or a seeded hold-out of its training data)."""
-    import pretrained
     from ulmfit.classifier import TextClassifier
-    from ulmfit.cli import format_metrics
+    from ulmfit.evaluation import format_metrics
+    from ulmfit.hub.registry import DEFAULT
     from ulmfit.language_model import LanguageModel
 
     start = time.time()
     out = Path(out)
     train_texts, train_labels, valid, examples, extra_lm = _load_data(data, seed)
-    name = lm or pretrained.DEFAULT
+    name = lm or DEFAULT
     print(f"[1/4] pretrained language model: {name}", flush=True)
     language_model = LanguageModel.from_pretrained(name)
     print(f"      {language_model}", flush=True)

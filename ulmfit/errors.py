@@ -3,7 +3,7 @@ command-line tools can turn any of them into one line and one exit code."""
 
 from __future__ import annotations
 
-__all__ = ["UlmfitError", "TrainingDivergedError", "NonFiniteOutputError"]
+__all__ = ["UlmfitError", "DownloadError", "NonFiniteOutputError", "TrainingDivergedError"]
 
 
 class UlmfitError(Exception):
@@ -16,3 +16,7 @@ class TrainingDivergedError(UlmfitError, RuntimeError):
 
 class NonFiniteOutputError(UlmfitError, ValueError):
     """A model produced NaN or infinite outputs (its weights are broken)."""
+
+
+class DownloadError(UlmfitError, RuntimeError):
+    """A download, a verification or an extraction failed; the message says why and what to do."""

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ulmfit.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
+from ulmfit.hub.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
 
 __all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
 
@@ -113,29 +113,56 @@ class LanguageModel:
         return cls(build_language_model(len(vocab), config), vocab, tokenizer, config, {"backwards": backwards})
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str | Path) -> LanguageModel:
-        """A registry name (``pretrained.list_models()``) or a folder written by :meth:`save`."""
-        path = Path(name_or_dir)
-        if path.is_dir():
-            return cls.load(path)
-        import pretrained
+    def from_pretrained(cls, name_or_dir: str | Path, *, config=None, tokenizer=None) -> LanguageModel:
+        """The one loader: a registry name (``pretrained.list_models()``), a folder written by :meth:`save`,
+        or a fastai folder (``*.pth`` + ``*.pkl``).
 
-        return pretrained.load(str(name_or_dir))
+        A registry name wins over a folder of the same spelling: pass ``"./NAME"`` for the folder.
+        ``config`` (an ``AWDLSTMConfig``) sets the dropouts; the sizes always come from the weights (for a
+        registered fastai entry it defaults to the entry's architecture). ``tokenizer`` replaces the saved
+        tokenizer (fastai folders default to the spaCy tokenizer with fastai's rules).
+        """
+        from ulmfit.hub import registry
+
+        folder = registry.locate(name_or_dir)
+        entry = registry.get_entry(name_or_dir) if registry.is_registered(name_or_dir) else None
+        is_fastai = entry.format == "fastai" if entry is not None else registry.is_fastai_folder(folder)
+        if is_fastai:
+            weights, vocab = registry.fastai_files(folder)
+            if config is None and entry is not None and entry.arch:
+                from ulmfit.models import AWDLSTMConfig
+
+                config = AWDLSTMConfig.from_dict(dict(entry.arch))
+            lm = cls.from_fastai(weights, vocab, config=config, tokenizer=tokenizer)
+        else:
+            if not (folder / "model.pt").is_file():
+                from ulmfit.hub.model_folder import ModelFolderError
+
+                raise ModelFolderError(
+                    f"{folder} is not a saved model folder (no model.pt; expected "
+                    f"{', '.join(registry.ULMFIT_FOLDER_FILES)}) nor a fastai model folder (*.pth + *.pkl)")
+            lm = cls.load(folder, config=config, tokenizer=tokenizer)
+        return lm
 
     @classmethod
-    def load(cls, folder: str | Path) -> LanguageModel:
+    def load(cls, folder: str | Path, *, config=None, tokenizer=None) -> LanguageModel:
+        """A folder written by :meth:`save` (``config``/``tokenizer`` as in :meth:`from_pretrained`)."""
         from ulmfit.models import AWDLSTMConfig, build_language_model
         from ulmfit.text import Vocab, tokenizer_from_dict
 
         folder = Path(folder)
-        config = read_config(folder, cls.kind)
-        arch = AWDLSTMConfig.from_dict(config["arch"])
+        saved = read_config(folder, cls.kind)
+        arch = AWDLSTMConfig.from_dict(saved["arch"])
+        if config is not None:
+            arch = replace(config, emb_sz=arch.emb_sz, n_hid=arch.n_hid, n_layers=arch.n_layers,
+                           pad_token=arch.pad_token)
         vocab = Vocab.load(folder / "vocab.json")
-        tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
+        if tokenizer is None:
+            tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
         model = build_language_model(len(vocab), arch)
         _load_weights(model, load_state(folder), folder)
         model.eval()
-        return cls(model, vocab, tokenizer, arch, config.get("meta", {}))
+        return cls(model, vocab, tokenizer, arch, saved.get("meta", {}))
 
     def save(self, folder: str | Path, half: bool = False) -> Path:
         """Write the model folder (weights, config, vocab, tokenizer spec). ``half``: fp16 weights."""
@@ -204,8 +231,8 @@ class LanguageModel:
     def _learner(self, train_ids, valid_ids, bs: int, bptt: int, *, wd, moms, precision, clip, seed, path,
                  progress, callbacks=()):
         from ulmfit.data import LMLoader
-        from ulmfit.models import RNNRegularizer, lm_loss
-        from ulmfit.train import Learner, accuracy, perplexity
+        from ulmfit.models import lm_loss
+        from ulmfit.train import Learner, RNNRegularizer, accuracy, perplexity
         from ulmfit.train.distributed import setup_distributed
 
         setup_distributed()  # under torchrun the loaders below read rank / world size: start the group first

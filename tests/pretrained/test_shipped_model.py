@@ -5,7 +5,7 @@ import json
 import pytest
 
 import pretrained
-from pretrained.registry import PACKAGE_DIR, count_lm_params, get_entry, list_models
+from ulmfit.hub.registry import PACKAGE_DIR, count_lm_params, get_entry, list_models
 
 FOLDER = PACKAGE_DIR / "en_small_fwd"
 pytestmark = pytest.mark.skipif(not (FOLDER / "model.pt").is_file(), reason="shipped model not built yet")

@@ -1,6 +1,6 @@
 """Classification loader: sortish batching and chunk padding, exactly as fastai's SortedDL + Pad_Chunk.
 
-Ordering (ULMFIT_FACTS.md section d):
+Ordering (as fastai 2.8.12's ``SortedDL``):
 
 * unshuffled (validation, prediction): all items sorted by length, longest first (ties keep dataset order);
 * shuffled ("sortish", training): a random permutation with the longest item swapped to the front, cut

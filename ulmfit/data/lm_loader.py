@@ -1,6 +1,6 @@
 """Language-model stream loader: documents -> one token stream -> ``bs`` rows -> ``bptt`` windows.
 
-The cut follows fastai 2.8.12's ``LMDataLoader`` exactly (ULMFIT_FACTS.md section c):
+The cut follows fastai 2.8.12's ``LMDataLoader`` exactly (``fastai.text.data.LMDataLoader``):
 
 * the documents are concatenated into one stream of ``L`` tokens;
 * ``corpus = round_down(L - 1, bs)``, ``bl = corpus // bs`` (the row length);

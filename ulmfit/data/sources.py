@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import json
 import re
@@ -53,6 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ulmfit.data.split import holdout_split
+from ulmfit.errors import UlmfitError
+from ulmfit.hub.archive import extract_local
 
 __all__ = [
     "TextDataset",
@@ -88,7 +89,7 @@ class DataWarning(UserWarning):
     """Something in the data deserves a look (empty texts, undecodable bytes, dropped rows) but was handled."""
 
 
-class SourceError(ValueError):
+class SourceError(UlmfitError, ValueError):
     """A source name, path, layout or column could not be used; the message lists what is accepted."""
 
 
@@ -489,21 +490,8 @@ def _detect(root: Path, pattern: str) -> str:
     )
 
 
-def _extract_local_archive(path: Path) -> Path:
-    from ulmfit.data.download import archive_stem, cache_dir, extract
-
-    st = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
-    dest = cache_dir() / "extracted" / f"{archive_stem(path)}-{key}"
-    marker = dest / ".ulmfit_extracted"
-    if not marker.is_file():
-        extract(path, dest)
-        marker.write_text(json.dumps({"archive": str(path.resolve())}))
-    return dest
-
-
 def _download_builtin(name: str, progress: bool) -> Path:
-    from ulmfit.data.download import cache_dir, download, fetch
+    from ulmfit.hub.download import cache_dir, download, fetch
 
     if name == "imdb":
         return fetch(IMDB_URL, progress=progress)
@@ -641,7 +629,7 @@ def load_source(
                 "nor 'hf:NAME'"
             )
     if path.is_file() and path.name.lower().endswith(_ARCHIVE_SUFFIXES):
-        path = _extract_local_archive(path)
+        path = extract_local(path)
     if path.is_dir():
         path = _descend(path)
 

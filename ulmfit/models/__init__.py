@@ -10,11 +10,6 @@ from ulmfit.models.classifier import (
 from ulmfit.models.embedding_dropout import DropoutEmbedding, embedding_dropout
 from ulmfit.models.language_model import AWDLSTMLanguageModel, LinearDecoder, build_language_model, lm_loss
 from ulmfit.models.locked_dropout import LockedDropout, locked_dropout
-from ulmfit.models.regularization import (
-    RNNRegularizer,
-    activation_regularization,
-    temporal_activation_regularization,
-)
 from ulmfit.models.weight_drop import WeightDropLSTM, single_chunk
 
 __all__ = [
@@ -27,9 +22,7 @@ __all__ = [
     "LinearDecoder",
     "LockedDropout",
     "PoolingLinearClassifier",
-    "RNNRegularizer",
     "WeightDropLSTM",
-    "activation_regularization",
     "build_classifier",
     "build_language_model",
     "embedding_dropout",
@@ -37,5 +30,4 @@ __all__ = [
     "locked_dropout",
     "masked_concat_pool",
     "single_chunk",
-    "temporal_activation_regularization",
 ]

@@ -5,7 +5,7 @@ spaCy and sentencepiece are imported only when a tokenizer is built or used.
 
 from __future__ import annotations
 
-from ulmfit.text.cache import TokenCache, cached_tokenize
+from ulmfit.text.cache import CachedTokenizer, TokenCache, cached_tokenize
 from ulmfit.text.rules import (
     BOS,
     EOS,
@@ -23,7 +23,8 @@ from ulmfit.text.tokenizer import Tokenizer
 from ulmfit.text.vocab import Vocab
 
 __all__ = [
-    "Tokenizer", "SentencePieceTokenizer", "Vocab", "tokenizer_from_dict", "TokenCache", "cached_tokenize",
+    "Tokenizer", "SentencePieceTokenizer", "Vocab", "tokenizer_from_dict", "CachedTokenizer", "TokenCache",
+    "cached_tokenize",
     "UNK", "PAD", "BOS", "EOS", "FLD", "TK_REP", "TK_WREP", "TK_UP", "TK_MAJ", "SPECIAL_TOKENS",
 ]
 

@@ -23,17 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ulmfit.hub.atomic import publish_dir
+from ulmfit.hub.cache import cache_root
 from ulmfit.text.tokenizer import check_texts
 
-__all__ = ["TokenCache", "cached_tokenize", "default_cache_dir", "fingerprint"]
+__all__ = ["CachedTokenizer", "TokenCache", "cached_tokenize", "default_cache_dir", "fingerprint"]
 
 CACHE_FORMAT_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    """``$ULMFIT_HOME/tokens``, with ``$ULMFIT_HOME`` defaulting to ``~/.cache/ulmfit``."""
-    home = os.environ.get("ULMFIT_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "ulmfit")
-    return Path(home) / "tokens"
+    """``cache_root()/tokens``: ``$ULMFIT_HOME/tokens``, with ``$ULMFIT_HOME`` defaulting to ``~/.cache/ulmfit``."""
+    return cache_root() / "tokens"
 
 
 def _spec_of(tokenizer) -> dict:
@@ -109,7 +110,7 @@ class TokenCache:
             (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
             if final.exists():
                 shutil.rmtree(final, ignore_errors=True)
-            os.replace(tmp, final)
+            publish_dir(tmp, final)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
             if key not in self:  # another process may have written the same entry first
@@ -134,3 +135,21 @@ def cached_tokenize(tokenizer, texts: Sequence[str], n_workers: int | None = Non
     out = tokenizer.tokenize(texts, n_workers=n_workers)
     cache.save(key, out, spec)
     return out
+
+
+class CachedTokenizer:
+    """Wraps any tokenizer (``Tokenizer``, ``SentencePieceTokenizer``, anything with ``tokenize`` and
+    ``to_dict``) so that :meth:`tokenize` is answered from the on-disk cache when the same texts were
+    tokenized before with the same spec. Everything else is delegated to the wrapped tokenizer."""
+
+    def __init__(self, tokenizer, cache_dir: str | os.PathLike | None = None):
+        self.tokenizer, self.cache_dir = tokenizer, cache_dir
+
+    def tokenize(self, texts: Sequence[str], n_workers: int | None = None) -> list[list[str]]:
+        return cached_tokenize(self.tokenizer, texts, n_workers=n_workers, cache_dir=self.cache_dir)
+
+    def __call__(self, text: str) -> list[str]:
+        return self.tokenizer(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self.tokenizer, name)

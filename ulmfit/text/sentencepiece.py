@@ -189,7 +189,7 @@ class SentencePieceTokenizer:
         not inside it already, and its path is stored relative to the folder."""
         import sentencepiece
 
-        from ulmfit import __version__
+        from ulmfit.version import __version__
 
         model_path = self.model_path.resolve()
         if folder is not None:

@@ -383,21 +383,16 @@ class Tokenizer:
             out.append(spacy_tokens(text))
         return out
 
-    def tokenize(self, texts: Sequence[str], n_workers: int | None = None, chunk_size: int | None = None,
-                 cache: bool | str | os.PathLike = False) -> list[list[str]]:
+    def tokenize(self, texts: Sequence[str], n_workers: int | None = None,
+                 chunk_size: int | None = None) -> list[list[str]]:
         """Tokenize many texts: ``N texts -> N token lists`` in input order.
 
         n_workers: processes to use (default: all CPUs; 1 = in this process).
         chunk_size: documents per task sent to a worker (default: balanced over the workers).
-        cache: True (or a folder) to reuse the on-disk token cache (``$ULMFIT_HOME/tokens``), keyed by the
-            texts, this tokenizer's spec and the library versions; see :mod:`ulmfit.text.cache`.
+        For an on-disk cache of the result wrap the tokenizer: ``CachedTokenizer(tok).tokenize(texts)``
+        (:mod:`ulmfit.text.cache`).
         """
         texts = check_texts(texts)
-        if cache:
-            from ulmfit.text.cache import cached_tokenize
-
-            return cached_tokenize(self, texts, n_workers=n_workers,
-                                   cache_dir=None if cache is True else cache)
         n_workers = self._check_workers(n_workers)
         if n_workers == 1 or len(texts) < 2 * n_workers:
             return self._tokenize_local(texts)
@@ -493,7 +488,7 @@ class Tokenizer:
         """
         from importlib.metadata import version
 
-        from ulmfit import __version__
+        from ulmfit.version import __version__
 
         return {
             "type": SPEC_TYPE,

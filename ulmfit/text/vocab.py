@@ -1,4 +1,5 @@
-"""Vocabulary: token <-> id, built exactly like fastai v2's ``make_vocab`` (ULMFIT_FACTS.md section b)."""
+"""Vocabulary: token <-> id, built exactly like fastai v2's ``make_vocab``
+(``fastai.text.data.make_vocab`` in fastai 2.8.12)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ulmfit.hub.atomic import atomic_write_text
 from ulmfit.text.rules import BOS, PAD, SPECIAL_TOKENS
 
 __all__ = ["Vocab", "FAKE_TOKEN", "ids_dtype"]
@@ -152,10 +154,7 @@ class Vocab:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``{"format_version": 1, "itos": [...]}`` as UTF-8 JSON (atomically)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(self.to_dict(), ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocab:

@@ -18,6 +18,7 @@ from ulmfit.train.metrics import accuracy, cross_entropy_flat, error_rate, perpl
 from ulmfit.train.optim import adam, sgd
 from ulmfit.train.param_groups import spread_lr
 from ulmfit.train.precision import PRECISIONS, MixedPrecision
+from ulmfit.train.rnn_regularizer import RNNRegularizer, activation_regularization, temporal_activation_regularization
 from ulmfit.train.schedules import one_cycle_lr, one_cycle_mom, slanted_triangular_lr
 from ulmfit.train.seed import seed_everything
 
@@ -33,7 +34,9 @@ __all__ = [
     "MetricsLogger",
     "MixedPrecision",
     "ProgressCallback",
+    "RNNRegularizer",
     "accuracy",
+    "activation_regularization",
     "adam",
     "cross_entropy_flat",
     "error_rate",
@@ -47,4 +50,5 @@ __all__ = [
     "sgd",
     "slanted_triangular_lr",
     "spread_lr",
+    "temporal_activation_regularization",
 ]

@@ -16,10 +16,11 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from ulmfit.train.learner import Learner
+# Every event receives the ulmfit.train.Learner that runs it. It is not imported here: the learner imports
+# its stock callbacks, and this module stays below it.
+Learner = Any
 
 __all__ = [
     "EVENTS",

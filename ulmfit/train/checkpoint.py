@@ -1,17 +1,17 @@
-"""Training checkpoints: atomic save (temp file in the same folder + ``os.replace``), safe load
+"""Training checkpoints: atomic save (temp file in the same folder, fsync, ``os.replace``), safe load
 (``torch.load(weights_only=True)``), RNG state capture/restore, and model/checkpoint matching."""
 
 from __future__ import annotations
 
-import glob
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from ulmfit.hub.atomic import atomic_write
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -26,26 +26,10 @@ CHECKPOINT_FORMAT = "ulmfit-train-checkpoint-v1"
 
 
 def atomic_save(obj: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temp file beside ``path``, fsync, then ``os.replace``: a reader never sees half a
-    file, and a kill during the write leaves the previous checkpoint in place. Orphaned temporary files of
-    ``path`` from an earlier kill are removed first (one writer per checkpoint path is assumed)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a process killed while writing leaves its temporary file behind: the next save removes it
-    for orphan in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        orphan.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """``torch.save`` through :func:`ulmfit.hub.atomic.atomic_write` (temp file, fsync, rename): a reader
+    never sees half a file, and a kill during the write leaves the previous checkpoint in place. Orphaned
+    temporary files of ``path`` from an earlier kill are removed first (one writer per checkpoint)."""
+    return atomic_write(path, lambda f: torch.save(obj, f), clean_orphans=True)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:

@@ -58,6 +58,7 @@ from ulmfit.train.distributed import (
     setup_distributed,
     shard_loader,
 )
+from ulmfit.train.lr_finder import lr_find
 from ulmfit.train.metrics import cross_entropy_flat, metric_name
 from ulmfit.train.optim import adam
 from ulmfit.train.param_groups import get_layer_groups, make_param_groups, set_trainable, spread_lr
@@ -277,7 +278,8 @@ class Learner:
         """All layer groups are trained."""
         self.freeze_to(0)
 
-    def _set_hparams(self, lrs: list[float], mom: float | None) -> None:
+    def set_hparams(self, lrs: list[float], mom: float | None) -> None:
+        """Set each parameter group's learning rate (``lrs`` per layer group) and momentum (beta1)."""
         for pg in self.opt.param_groups:
             pg["lr"] = lrs[pg.get("layer_group", len(lrs) - 1)]
             if mom is None:
@@ -367,8 +369,6 @@ class Learner:
 
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100, stop_div: bool = True):
         """Exponential LR sweep; see ``ulmfit.train.lr_finder.lr_find``."""
-        from ulmfit.train.lr_finder import lr_find
-
         return lr_find(self, start_lr=start_lr, end_lr=end_lr, num_it=num_it, stop_div=stop_div)
 
     # ------------------------------------------------------------------ the loop
@@ -387,7 +387,7 @@ class Learner:
         self.resuming = resume is not None
         if resume is not None:
             start_epoch, start_batch, rng, gen_states, carried = self._load_for_resume(resume, fit_args)
-        self._wrap_ddp()
+        self.prepare_ddp()
         self.stop_training = False
         self.epoch = start_epoch
         try:
@@ -421,7 +421,8 @@ class Learner:
             self.training = False
             self.resuming = False
 
-    def _wrap_ddp(self) -> None:
+    def prepare_ddp(self) -> None:
+        """(Re)wrap the model in DistributedDataParallel under torchrun (a no-op otherwise)."""
         if not is_distributed():
             self.ddp_model = None
             return
@@ -473,8 +474,8 @@ class Learner:
         self._loss_count = int(self._resume_loss[1]) if skip else 0
         for batch in it:
             lrs, mom = sched(self.step, self.total_steps)
-            self._set_hparams(lrs, mom)
-            self._one_batch(batch)
+            self.set_hparams(lrs, mom)
+            self.one_batch(batch)
             self.step += 1
             self.batch_in_epoch += 1
             if self._loss_ok:  # a skipped non-finite step is counted in n_nonfinite, not averaged in
@@ -490,7 +491,9 @@ class Learner:
     def _forward(self, model: nn.Module, xb):
         return model(*xb) if isinstance(xb, (tuple, list)) else model(xb)
 
-    def _one_batch(self, batch) -> None:
+    def one_batch(self, batch) -> None:
+        """One step on ``batch`` (a pair ``(x, y)``): forward, loss, and when ``learn.training`` backward and
+        an optimizer step through the non-finite guard; every batch event fires. The LR finder runs on it."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise TypeError(
                 f"a batch must be a pair (x, y); got {type(batch).__name__}"
@@ -537,6 +540,10 @@ class Learner:
         if self._bad_streak >= self.max_bad_steps:
             self._diverged()
 
+    def reset_guard(self) -> None:
+        """Forget the current run of non-finite steps (the counters ``n_skipped``/``n_nonfinite`` stay)."""
+        self._bad_streak = 0
+
     def _diverged(self) -> None:
         lrs = sorted({float(pg["lr"]) for pg in self.opt.param_groups})
         where = f"step {self.step + 1} (epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1})"
@@ -574,7 +581,7 @@ class Learner:
         weight = 0.0
         try:
             for batch in dl:
-                self._one_batch(batch)
+                self.one_batch(batch)
                 w = _batch_weight(self.yb)
                 sums[0] += self.loss.detach().double() * w
                 for i, m in enumerate(batch_metrics, 1):

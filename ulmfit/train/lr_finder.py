@@ -5,14 +5,11 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
 from ulmfit.train.checkpoint import get_rng_state, set_rng_state
-
-if TYPE_CHECKING:
-    from ulmfit.train.learner import Learner
 
 __all__ = ["LRFinderResult", "lr_find", "suggest_lr"]
 
@@ -46,7 +43,7 @@ def suggest_lr(lrs: list[float], losses: list[float]) -> tuple[float, float]:
 
 
 def lr_find(
-    learn: Learner,
+    learn: Any,  # a ulmfit.train.Learner (its public one_batch / set_hparams / prepare_ddp)
     start_lr: float = 1e-7,
     end_lr: float = 10.0,
     num_it: int = 100,
@@ -71,7 +68,7 @@ def lr_find(
     lrs: list[float] = []
     losses: list[float] = []
     avg, best = 0.0, math.inf
-    learn._wrap_ddp()
+    learn.prepare_ddp()
     # the sweep is meant to reach divergence: the learner's non-finite guard must not stop it
     saved_guard, learn.max_bad_steps = learn.max_bad_steps, 2**62
     learn.training = True
@@ -83,8 +80,8 @@ def lr_find(
                 learn.model.reset()
             for batch in learn.train_dl:
                 lr = start_lr * (end_lr / start_lr) ** (it_done / (num_it - 1))
-                learn._set_hparams([lr] * learn.n_groups, learn.moms[0])
-                learn._one_batch(batch)
+                learn.set_hparams([lr] * learn.n_groups, learn.moms[0])
+                learn.one_batch(batch)
                 loss = float(learn.loss.detach())
                 avg = beta * avg + (1 - beta) * loss
                 smooth = avg / (1 - beta ** (it_done + 1))
@@ -97,7 +94,8 @@ def lr_find(
                 if it_done >= num_it:
                     break
     finally:
-        learn.max_bad_steps, learn._bad_streak = saved_guard, 0
+        learn.max_bad_steps = saved_guard
+        learn.reset_guard()
         learn.training = False
         learn.model.load_state_dict(saved_model)
         learn.opt.load_state_dict(saved_opt)

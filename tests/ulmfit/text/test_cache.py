@@ -39,15 +39,17 @@ def test_miss_when_rules_or_texts_change(tmp_path):
     assert len(_entries(tmp_path)) == 5
 
 
-def test_default_location_and_tokenize_flag(tmp_path):
+def test_default_location_and_cached_tokenizer_wrapper(tmp_path):
     # tests/conftest.py points $ULMFIT_HOME at a temporary folder.
     root = C.default_cache_dir()
     assert root == Path(os.environ["ULMFIT_HOME"]) / "tokens"
     tok = Tokenizer()
-    out = tok.tokenize(TEXTS, n_workers=1, cache=True)
+    cached = C.CachedTokenizer(tok)
+    out = cached.tokenize(TEXTS, n_workers=1)
     assert out == tok.tokenize(TEXTS, n_workers=1)
     assert len(_entries(root)) == 1
-    assert tok.tokenize(TEXTS, n_workers=1, cache=True) == out
+    assert cached.tokenize(TEXTS, n_workers=1) == out
+    assert cached.to_dict() == tok.to_dict() and cached(TEXTS[0]) == tok(TEXTS[0])  # the rest is delegated
 
 
 def test_corrupt_entry_is_recomputed(tmp_path):

@@ -1,10 +1,11 @@
-"""AR / TAR (activation and temporal activation regularization) as a training-core callback."""
+"""AR / TAR (activation and temporal activation regularization, Merity et al. 2017) as a training-core
+callback, for any recurrent model that returns ``(pred, raw, dropped)``."""
 
 from __future__ import annotations
 
 import torch
 
-from ulmfit.train import Callback
+from ulmfit.train.callbacks import Callback
 
 __all__ = ["RNNRegularizer", "activation_regularization", "temporal_activation_regularization"]
 

@@ -1,4 +1,5 @@
-"""Tests for pretrained.registry: entries as data, locating/downloading files, lazy LanguageModel hand-off."""
+"""Tests for ulmfit.hub.registry: entries as data, locating/downloading files; LanguageModel.from_pretrained
+(and pretrained.load, its alias) dispatching on what the registry located."""
 
 import dataclasses
 import functools
@@ -7,16 +8,14 @@ import http.server
 import io
 import json
 import socket
-import sys
 import tarfile
 import threading
-import types
 from pathlib import Path
 
 import pytest
 
 import pretrained
-from pretrained import registry
+from ulmfit.hub import registry
 from ulmfit.models import AWDLSTMConfig, build_language_model
 
 NAMES = pretrained.list_models()
@@ -150,44 +149,70 @@ def test_shipped_model_entry_is_completed_from_its_folder(package_dir):
     assert entry.num_params == registry.count_lm_params(4, entry.arch)  # computed: not recorded in the folder
 
 
-# --- load / import_fastai hand over to LanguageModel (a stand-in here) ---------------------------------------
+# --- load / import_fastai hand over to LanguageModel (its two leaf loaders are stand-ins here) ------------
 
 
 @pytest.fixture
 def fake_lm(monkeypatch):
+    from ulmfit.language_model import LanguageModel
+
     calls = []
 
-    class LanguageModel:
-        @classmethod
-        def from_pretrained(cls, name_or_dir, **kwargs):
-            calls.append(("from_pretrained", Path(name_or_dir), kwargs))
-            return "lm"
+    def load(cls, folder, **kwargs):
+        calls.append(("load", Path(folder), kwargs))
+        return "lm"
 
-        @classmethod
-        def from_fastai(cls, weights_pth, vocab_pkl, **kwargs):
-            calls.append(("from_fastai", Path(weights_pth), Path(vocab_pkl), kwargs))
-            return "lm"
+    def from_fastai(cls, weights_pth, vocab_pkl, **kwargs):
+        calls.append(("from_fastai", Path(weights_pth), Path(vocab_pkl), kwargs))
+        return "lm"
 
-    module = types.ModuleType("ulmfit.language_model")
-    module.LanguageModel = LanguageModel
-    monkeypatch.setitem(sys.modules, "ulmfit.language_model", module)
+    monkeypatch.setattr(LanguageModel, "load", classmethod(load))
+    monkeypatch.setattr(LanguageModel, "from_fastai", classmethod(from_fastai))
     return calls
 
 
 def test_load_dispatches_on_folder_format(tmp_path, package_dir, fake_lm):
     _write_small_folder(package_dir / "en_small_fwd")
     assert pretrained.load(pretrained.DEFAULT) == "lm"
-    assert fake_lm[-1] == ("from_pretrained", package_dir / "en_small_fwd", {})
+    assert fake_lm[-1] == ("load", package_dir / "en_small_fwd", {"config": None, "tokenizer": None})
 
     fastai_dir = tmp_path / "fastai_model"
     fastai_dir.mkdir()
     (fastai_dir / "lm.pth").write_bytes(b"w")
     (fastai_dir / "vocab.pkl").write_bytes(b"v")
     pretrained.load(fastai_dir, tokenizer=None)
-    assert fake_lm[-1] == ("from_fastai", fastai_dir / "lm.pth", fastai_dir / "vocab.pkl", {"tokenizer": None})
+    assert fake_lm[-1] == ("from_fastai", fastai_dir / "lm.pth", fastai_dir / "vocab.pkl",
+                           {"config": None, "tokenizer": None})
 
-    with pytest.raises(FileNotFoundError, match="not a saved model folder"):
+    with pytest.raises(ValueError, match="not a saved model folder"):
         pretrained.load(tmp_path / "fastai_model" / "lm.pth")
+
+
+def test_load_forwards_keywords_that_from_pretrained_accepts(tmp_path, package_dir, fake_lm):
+    # regression: pretrained.load(folder, **kw) used to pass keywords from_pretrained did not take (TypeError)
+    from ulmfit.language_model import LanguageModel
+
+    _write_small_folder(package_dir / "en_small_fwd")
+    config = AWDLSTMConfig(emb_sz=16, n_hid=32, n_layers=2, output_p=0.0)
+    for call in (pretrained.load, LanguageModel.from_pretrained):
+        assert call(package_dir / "en_small_fwd", config=config, tokenizer="tok") == "lm"
+        assert fake_lm[-1] == ("load", package_dir / "en_small_fwd", {"config": config, "tokenizer": "tok"})
+    with pytest.raises(TypeError):
+        pretrained.load(package_dir / "en_small_fwd", epochs=3)
+
+
+def test_a_registry_name_wins_over_a_folder_of_the_same_spelling(tmp_path, package_dir, fake_lm, monkeypatch):
+    # regression: pretrained.load and LanguageModel.from_pretrained disagreed on this
+    from ulmfit.language_model import LanguageModel
+
+    _write_small_folder(package_dir / "en_small_fwd")
+    monkeypatch.chdir(tmp_path)
+    _write_small_folder(tmp_path / pretrained.DEFAULT)  # a folder named like the shipped model
+    for call in (pretrained.load, LanguageModel.from_pretrained):
+        call(pretrained.DEFAULT)
+        assert fake_lm[-1][1] == package_dir / "en_small_fwd"
+        call(f"./{pretrained.DEFAULT}")  # the documented way to name the folder
+        assert fake_lm[-1][1].resolve() == (tmp_path / pretrained.DEFAULT).resolve()
 
 
 def test_import_fastai_checks_files(tmp_path, fake_lm):
@@ -248,7 +273,9 @@ def _patch_entry(monkeypatch, name, **changes):
 
 
 def _download_module():
-    return pytest.importorskip("ulmfit.data.download", reason="ulmfit.data.download not written yet")
+    from ulmfit.hub import download
+
+    return download
 
 
 def _files_named(root: Path, stem: str) -> list[Path]:
@@ -296,7 +323,7 @@ def test_download_offline_is_a_clear_error(monkeypatch):
 
 @pytest.fixture
 def fake_fetch(tmp_path, monkeypatch):
-    """A stand-in for ulmfit.data.download.fetch that 'extracts' into tmp_path / "extracted"."""
+    """A stand-in for ulmfit.hub.download.fetch that 'extracts' into tmp_path / "extracted"."""
     calls = []
     root = tmp_path / "extracted"
 
@@ -304,9 +331,7 @@ def fake_fetch(tmp_path, monkeypatch):
         calls.append((url, sha256, size, extract))
         return root
 
-    module = types.ModuleType("ulmfit.data.download")
-    module.fetch = fetch
-    monkeypatch.setitem(sys.modules, "ulmfit.data.download", module)
+    monkeypatch.setattr(registry, "fetch", fetch)
     return calls, root
 
 
@@ -329,6 +354,7 @@ def test_load_registered_fastai_entry_passes_its_arch(fake_fetch, fake_lm):
         (root / "wt103-bwd" / name).write_bytes(b"")
     assert pretrained.load("wt103-bwd") == "lm"
     kind, weights, vocab, kwargs = fake_lm[-1]
+    assert kwargs["tokenizer"] is None
     assert (kind, weights.name, vocab.name) == ("from_fastai", "lstm_bwd.pth", "itos_wt103.pkl")
     assert kwargs["config"] == AWDLSTMConfig.from_dict(dict(pretrained.get_entry("wt103-bwd").arch))
     assert kwargs["config"].backwards and kwargs["config"].n_hid == 1152

@@ -3,7 +3,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from ulmfit.models import AWDLSTMConfig, RNNRegularizer, build_language_model, lm_loss
+from ulmfit.models import AWDLSTMConfig, build_language_model, lm_loss
+from ulmfit.train import RNNRegularizer
 
 
 def _fake_learner(out, training=True, loss=1.5):
