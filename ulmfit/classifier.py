@@ -22,9 +22,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ulmfit.config_checks import (
+    FRACTION,
+    INT_GE0,
+    INT_GE1,
+    MOMS,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    check_config,
+    one_of,
+    optional,
+    with_overrides,
+)
 from ulmfit.evaluation import classification_metrics, f1_score
 from ulmfit.hub.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
 from ulmfit.language_model import (
+    SCHEDULES,
     LanguageModel,
     _jsonable,
     _load_weights,
@@ -32,6 +46,7 @@ from ulmfit.language_model import (
     check_schedule,
     fit_with_schedule,
 )
+from ulmfit.train.precision import PRECISIONS
 
 __all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble"]
 
@@ -62,6 +77,24 @@ class ClassifierConfig:
     precision: str = "fp32"
     clip: float | None = None
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        def ints(v) -> bool:
+            return isinstance(v, (tuple, list)) and len(v) >= 1 and all(INT_GE0[0](e) for e in v) and any(v)
+
+        def numbers(v) -> bool:
+            return isinstance(v, (tuple, list)) and len(v) >= 1 and all(POSITIVE[0](m) for m in v)
+
+        epochs = (lambda v: v is None or ints(v),
+                  "None or a tuple of epochs per stage (head, -2, -3, all), ints >= 0 not all 0, e.g. (1, 1, 1, 2)")
+        mults = (lambda v: v is None or numbers(v), "None or a tuple of numbers > 0, one per stage")
+        check_config(self, {
+            "lr": POSITIVE, "stage_lr_mults": mults, "stage_epochs": epochs, "lr_decay": POSITIVE,
+            "schedule": one_of(*SCHEDULES), "bs": optional(INT_GE1), "bptt": INT_GE1, "max_len": INT_GE1,
+            "drop_mult": NON_NEGATIVE, "wd": NON_NEGATIVE, "moms": MOMS, "ar_alpha": NON_NEGATIVE,
+            "tar_beta": NON_NEGATIVE, "multi_label": one_of(True, False), "threshold": FRACTION,
+            "tune_thresholds": one_of(True, False), "valid_pct": FRACTION, "keep_best": one_of(True, False),
+            "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED})
 
 
 def _auto_stage_epochs(n_docs: int) -> tuple[int, ...]:
@@ -138,7 +171,7 @@ class TextClassifier:
         from ulmfit.train.metrics import metric_name
 
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
-        config = replace(config or ClassifierConfig(), **overrides)
+        config = with_overrides(config or ClassifierConfig(), overrides)
         check_schedule(config.schedule)
         seed_everything(config.seed)  # before the head is built: same seed -> same classifier
         lm = _resolve_lm(lm)

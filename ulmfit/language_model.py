@@ -21,9 +21,25 @@ from typing import Any
 import numpy as np
 import torch
 
+from ulmfit.config_checks import (
+    FRACTION,
+    INT_GE0,
+    INT_GE1,
+    MOMS,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    check_config,
+    one_of,
+    optional,
+    with_overrides,
+)
 from ulmfit.hub.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
+from ulmfit.train.precision import PRECISIONS
 
 __all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
+
+SCHEDULES = ("one_cycle", "stlr")
 
 
 @dataclass
@@ -49,6 +65,14 @@ class LMFineTuneConfig:
     clip: float | None = None
     seed: int = 42
 
+    def __post_init__(self) -> None:
+        check_config(self, {
+            "frozen_epochs": INT_GE0, "frozen_lr": POSITIVE, "epochs": optional(INT_GE0), "lr": POSITIVE,
+            "lr_decay": POSITIVE, "bs": optional(INT_GE1), "bptt": INT_GE1, "drop_mult": NON_NEGATIVE,
+            "wd": NON_NEGATIVE, "moms": MOMS, "schedule": one_of(*SCHEDULES),
+            "vocab": one_of("extend", "keep", "target"), "min_freq": INT_GE1, "max_vocab": INT_GE1,
+            "valid_pct": FRACTION, "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED})
+
 
 @dataclass
 class LMPretrainConfig:
@@ -68,6 +92,13 @@ class LMPretrainConfig:
     clip: float | None = None
     seed: int = 42
     backwards: bool = False
+
+    def __post_init__(self) -> None:
+        check_config(self, {
+            "epochs": INT_GE1, "lr": POSITIVE, "bs": INT_GE1, "bptt": INT_GE1, "max_vocab": INT_GE1,
+            "min_freq": INT_GE1, "valid_pct": FRACTION, "wd": NON_NEGATIVE, "moms": MOMS,
+            "drop_mult": NON_NEGATIVE, "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED,
+            "backwards": one_of(True, False)})
 
 
 def _auto_epochs(n_tokens: int) -> int:
@@ -257,7 +288,7 @@ class LanguageModel:
         from ulmfit.data.split import holdout_split
         from ulmfit.train import seed_everything
 
-        config = replace(config or LMFineTuneConfig(), **overrides)
+        config = with_overrides(config or LMFineTuneConfig(), overrides)
         check_schedule(config.schedule)
         seed_everything(config.seed)  # before anything random: vocabulary matching rebuilds the network
         texts = _texts_from(texts_or_source)
@@ -490,9 +521,6 @@ def detokenize(tokens: Sequence[str]) -> str:
     for punct in (" .", " ,", " !", " ?", " ;", " :", " 's", " n't", " 're", " 've", " 'll", " 'm", " 'd", " )"):
         text = text.replace(punct, punct[1:])
     return text.replace("( ", "(").replace(" \n ", "\n").strip()
-
-
-SCHEDULES = ("one_cycle", "stlr")
 
 
 def check_schedule(schedule: str) -> None:

@@ -237,3 +237,26 @@ def test_broken_weights_raise_instead_of_predicting_class_zero(trained, tmp_path
     with pytest.raises(ModelFolderError, match="model.pt.*NaN/inf"):
         broken.save(tmp_path / "nan")          # never written as a model folder
     assert not (tmp_path / "nan" / "model.pt").exists()
+
+
+def test_configs_validate_every_field_before_any_work():
+    from ulmfit.classifier import ClassifierConfig
+    from ulmfit.language_model import LMFineTuneConfig, LMPretrainConfig
+
+    with pytest.raises(ValueError, match=r"LMFineTuneConfig.vocab='Extend' is not accepted; expected one of 'extend'"):
+        LMFineTuneConfig(vocab="Extend")
+    with pytest.raises(ValueError, match=r"ClassifierConfig.stage_epochs=1 is not accepted"):
+        ClassifierConfig(stage_epochs=1)
+    with pytest.raises(ValueError, match=r"LMPretrainConfig.precision='fp8'"):
+        LMPretrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match=r"ClassifierConfig.valid_pct=1.5"):
+        ClassifierConfig(valid_pct=1.5)
+
+
+def test_unknown_training_options_are_refused_with_the_valid_ones(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    with pytest.raises(ValueError, match=r"unknown ClassifierConfig option\(s\) \['epochz'\]; valid options: lr, "):
+        TextClassifier.train(texts[:20], labels[:20], lm=lm, epochz=3)
+    with pytest.raises(ValueError, match=r"unknown LMFineTuneConfig option\(s\) \['lr_max'\]"):
+        lm.fine_tune(texts[:20], lr_max=1e-3)

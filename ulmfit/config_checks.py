@@ -1,0 +1,56 @@
+"""Validation shared by the training configs (``LMFineTuneConfig``, ``LMPretrainConfig``,
+``ClassifierConfig``): each config checks every field in ``__post_init__``, so a typo fails before any
+data is read, and overrides with unknown names are refused with the list of valid ones."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+__all__ = ["check_config", "with_overrides", "INT_GE0", "INT_GE1", "POSITIVE", "NON_NEGATIVE", "FRACTION",
+           "MOMS", "SEED", "optional", "one_of"]
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+INT_GE0 = (lambda v: _is_int(v) and v >= 0, "an int >= 0")
+INT_GE1 = (lambda v: _is_int(v) and v >= 1, "an int >= 1")
+POSITIVE = (lambda v: _is_num(v) and v > 0, "a number > 0")
+NON_NEGATIVE = (lambda v: _is_num(v) and v >= 0, "a number >= 0")
+FRACTION = (lambda v: _is_num(v) and 0 <= v < 1, "a fraction in [0, 1)")
+MOMS = (lambda v: isinstance(v, (tuple, list)) and len(v) == 3 and all(_is_num(m) and 0 <= m < 1 for m in v),
+        "3 momentums in [0, 1), e.g. (0.8, 0.7, 0.8)")
+SEED = (lambda v: _is_int(v) and 0 <= v < 2**32, "an int in [0, 2**32)")
+
+
+def optional(rule):
+    check, accepted = rule
+    return (lambda v: v is None or check(v), f"None or {accepted}")
+
+
+def one_of(*values):
+    return (lambda v: v in values, "one of " + ", ".join(repr(x) for x in values))
+
+
+def check_config(config: Any, rules: dict[str, tuple]) -> None:
+    """Raise ``ValueError`` naming the first field whose value its rule rejects, and what is accepted."""
+    name = type(config).__name__
+    for field, (check, accepted) in rules.items():
+        value = getattr(config, field)
+        if not check(value):
+            raise ValueError(f"{name}.{field}={value!r} is not accepted; expected {accepted}")
+
+
+def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
+    """``dataclasses.replace(config, **overrides)`` with a clear error for unknown names (then validated)."""
+    valid = [f.name for f in dataclasses.fields(config)]
+    unknown = sorted(set(overrides) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown {type(config).__name__} option(s) {unknown}; valid options: {', '.join(valid)}")
+    return dataclasses.replace(config, **overrides)
