@@ -14,6 +14,8 @@ import math
 import sys
 from pathlib import Path
 
+from ulmfit.cli_errors import run_command
+from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
 
 __all__ = ["main", "build_parser", "dumps_json", "format_metrics"]
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="ulmfit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the whole ULMFiT pipeline on the shipped data, offline, in minutes")
@@ -164,7 +167,7 @@ def _cmd_tokenize(args) -> None:
     with open(args.out, "w", encoding="utf-8") as f:
         for name in names:
             if name not in splits:
-                raise SystemExit(f"error: split {name!r} not in {args.data} (found {sorted(splits)})")
+                raise UsageError(f"split {name!r} not in {args.data} (found {sorted(splits)})")
             for tokens in tok.tokenize(splits[name].texts, n_workers=args.n_workers):
                 f.write(" ".join(tokens) + "\n")
     print(f"wrote {args.out}")
@@ -231,11 +234,11 @@ def _train_valid(data: str, valid_split: str | None, **kwargs):
 
     splits = load_source(data, **kwargs)
     if "train" not in splits or splits["train"].labels is None:
-        raise SystemExit(f"error: {data} has no labelled 'train' split (found {sorted(splits)})")
+        raise UsageError(f"{data} has no labelled 'train' split (found {sorted(splits)})")
     valid = None  # None: TextClassifier holds out valid_pct of the training split
     if valid_split is not None:
         if valid_split not in splits or splits[valid_split].labels is None:
-            raise SystemExit(f"error: --valid-split {valid_split!r}: {data} has no such labelled split "
+            raise UsageError(f"--valid-split {valid_split!r}: {data} has no such labelled split "
                              f"(found {sorted(splits)})")
         valid = (splits[valid_split].texts, splits[valid_split].labels)
     return splits, splits["train"], valid
@@ -267,7 +270,7 @@ def _cmd_predict(args) -> None:
         texts = list(args.texts)
     elif args.file:
         if not args.file.is_file():
-            raise SystemExit(f"error: --file {args.file} not found")
+            raise UsageError(f"--file {args.file} not found")
         texts = [line.rstrip("\n") for line in args.file.read_text(encoding="utf-8").splitlines()]
     else:
         texts = [line.rstrip("\n") for line in sys.stdin]
@@ -290,7 +293,7 @@ def _cmd_evaluate(args) -> None:
     clf = TextClassifier.load(args.model)
     splits = load_source(args.data, **_source_kwargs(args))
     if args.split not in splits or splits[args.split].labels is None:
-        raise SystemExit(f"error: {args.data} has no labelled split {args.split!r} (found {sorted(splits)})")
+        raise UsageError(f"{args.data} has no labelled split {args.split!r} (found {sorted(splits)})")
     metrics = clf.evaluate(splits[args.split].texts, splits[args.split].labels)
     if args.json:
         print(dumps_json(metrics, indent=2))
@@ -314,12 +317,13 @@ def dumps_json(obj, **kwargs) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``ulmfit``; a user error prints one line and exits with status 2 (``--debug``: the
+    traceback)."""
     args = build_parser().parse_args(argv)
     commands = {"tokenize": _cmd_tokenize, "pretrain": _cmd_pretrain, "finetune-lm": _cmd_finetune_lm,
                 "train-classifier": _cmd_train_classifier, "predict": _cmd_predict, "evaluate": _cmd_evaluate}
-    from ulmfit.errors import UlmfitError
 
-    try:
+    def run() -> None:
         if args.command == "demo":
             from ulmfit.demo import run_demo
 
@@ -327,9 +331,10 @@ def main(argv: list[str] | None = None) -> None:
                      seed=args.seed)
         else:
             commands[args.command](args)
-    except (UlmfitError, ValueError, FileNotFoundError) as err:
-        raise SystemExit(f"error: {err}") from err
 
+    status = run_command("ulmfit", args.command, run, debug=args.debug)
+    if status:
+        raise SystemExit(status)
 
 if __name__ == "__main__":
     main()

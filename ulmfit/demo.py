@@ -36,7 +36,9 @@ def _load_data(data: str | None, seed: int = 42):
 
     splits = load_source(data)
     if "train" not in splits or splits["train"].labels is None:
-        raise SystemExit(f"error: {data} has no labelled 'train' split (found {sorted(splits)})")
+        from ulmfit.errors import UsageError
+
+        raise UsageError(f"{data} has no labelled 'train' split (found {sorted(splits)})")
     from ulmfit.classifier import ClassifierConfig, split_holdout
 
     train = splits["train"]

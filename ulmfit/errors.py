@@ -3,7 +3,7 @@ command-line tools can turn any of them into one line and one exit code."""
 
 from __future__ import annotations
 
-__all__ = ["UlmfitError", "DownloadError", "NonFiniteOutputError", "TrainingDivergedError"]
+__all__ = ["UlmfitError", "DownloadError", "NonFiniteOutputError", "TrainingDivergedError", "UsageError"]
 
 
 class UlmfitError(Exception):
@@ -20,3 +20,7 @@ class NonFiniteOutputError(UlmfitError, ValueError):
 
 class DownloadError(UlmfitError, RuntimeError):
     """A download, a verification or an extraction failed; the message says why and what to do."""
+
+
+class UsageError(UlmfitError, ValueError):
+    """A command-line argument or input that cannot be used (the message names it and what is accepted)."""

@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vision.data import DATASETS
 
     p = argparse.ArgumentParser(prog="ulmfit-vision", description="XResNet image classification on ulmfit's core.")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train an image classifier and save it as a model folder")
@@ -90,17 +91,13 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``ulmfit-vision``; returns the exit status (2 on a bad argument, file or folder)."""
-    from ulmfit.data.download import DownloadError
-    from ulmfit.errors import UlmfitError
+    """Entry point of ``ulmfit-vision``; returns the exit status: a user error (bad argument, file, folder,
+    offline download) prints one line and returns 2, as ``ulmfit`` does (``--debug``: the traceback)."""
+    from ulmfit.cli_errors import run_command
 
     args = build_parser().parse_args(argv)
-    try:
-        return _train(args) if args.command == "train" else _predict(args)
-    except (UlmfitError, ValueError, FileNotFoundError, DownloadError) as err:  # ModelFolderError is a ValueError
-        print(f"ulmfit-vision {args.command}: error: {err}", file=sys.stderr)
-        return 2
-
+    return run_command("ulmfit-vision", args.command, lambda: _train(args) if args.command == "train"
+                       else _predict(args), debug=args.debug)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,20 +1,26 @@
 """Image data: Imagenette/Imagewoof by name, any ``train/`` + ``val/`` folder, or ``hf:NAME``.
 
 A source resolves to two datasets of ``(image tensor (3, size, size) float32, label int)`` plus the class
-names; :func:`image_data` wraps them in loaders that follow the training core's loader contract
-(``set_epoch``: shuffling derived from ``seed`` and the epoch, so a resumed run sees the same order;
-``rank``/``world_size`` sharding under DDP).
+names (folders: ``torchvision.datasets.DatasetFolder`` with our RGB loader; transforms: ``torchvision.transforms.v2``);
+:func:`image_data` wraps them in loaders that follow the training core's loader contract (``set_epoch``:
+shuffling derived from ``seed`` and the epoch, so a resumed run sees the same order; ``rank``/``world_size``
+sharding under DDP, both through ``torch.utils.data.DistributedSampler``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torchvision.datasets import DatasetFolder
+from torchvision.datasets.folder import find_classes
+from torchvision.transforms import v2
+
+from ulmfit.hub.archive import extract_local
 
 __all__ = [
     "DATASETS",
@@ -23,9 +29,8 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "CLASS_NAMES",
     "ImageData",
-    "ImageFileDataset",
+    "ImageFolderSplit",
     "ImageLoader",
-    "EpochSampler",
     "image_data",
     "load_rgb",
     "resolve_image_folder",
@@ -93,27 +98,30 @@ def load_rgb(path: str | os.PathLike):
         raise ValueError(f"cannot read image file {str(path)!r}: {err}") from err
 
 
-def train_transform(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
-    """RandomResizedCrop(size, scale=(0.35, 1)) + horizontal flip + normalisation. PIL -> (3, size, size)."""
-    from torchvision import transforms as T
+def _to_normalised_tensor(mean: Sequence[float], std: Sequence[float]) -> list:
+    # PIL -> uint8 (3, H, W) -> float32 in [0, 1] (as v1's ToTensor) -> normalised plain tensor
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std), v2.ToPureTensor()]
 
-    return T.Compose([
-        T.RandomResizedCrop(size, scale=(0.35, 1.0)),
-        T.RandomHorizontalFlip(),
-        T.ToTensor(),
-        T.Normalize(mean, std),
+
+def train_transform(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+    """RandomResizedCrop(size, scale=(0.35, 1)) + horizontal flip + normalisation. PIL -> (3, size, size).
+
+    The crop and resize run on the PIL image, before ``ToImage``, so the pixels are those of the former
+    v1 pipeline (PIL resampling) for the same torch RNG state.
+    """
+    return v2.Compose([
+        v2.RandomResizedCrop(size, scale=(0.35, 1.0)),
+        v2.RandomHorizontalFlip(),
+        *_to_normalised_tensor(mean, std),
     ])
 
 
 def valid_transform(size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
     """Resize the short side to size / 0.875, centre crop ``size``, normalise. PIL -> (3, size, size)."""
-    from torchvision import transforms as T
-
-    return T.Compose([
-        T.Resize(round(size / 0.875)),
-        T.CenterCrop(size),
-        T.ToTensor(),
-        T.Normalize(mean, std),
+    return v2.Compose([
+        v2.Resize(round(size / 0.875)),
+        v2.CenterCrop(size),
+        *_to_normalised_tensor(mean, std),
     ])
 
 
@@ -128,20 +136,22 @@ def _to_rgb(img):
 # --------------------------------------------------------------------------- datasets
 
 
-class ImageFileDataset(Dataset):
-    """``(path, label)`` pairs read as RGB images. Item: (transform(image), label int)."""
+class ImageFolderSplit(DatasetFolder):
+    """One split folder (``train/`` or ``val/``) of ``<class>/<image files>``, labelled by a given class list.
 
-    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable | None = None) -> None:
-        self.samples = list(samples)
-        self.transform = transform
+    A ``DatasetFolder`` read with :func:`load_rgb` (a bad file raises a ValueError naming it) whose classes
+    are fixed by the caller, so that ``val/`` gets ``train/``'s indices even when it lacks some classes.
+    Item: (transform(RGB PIL image), label int); ``.samples`` lists ``(path, label)`` sorted by class, then path.
+    """
 
-    def __len__(self) -> int:
-        return len(self.samples)
+    def __init__(self, root: str | os.PathLike, classes: Sequence[str], transform: Callable | None = None) -> None:
+        self._fixed_classes = list(classes)
+        super().__init__(root, loader=load_rgb, extensions=IMAGE_EXTENSIONS, transform=transform, allow_empty=True)
+        if not self.samples:
+            raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
 
-    def __getitem__(self, i: int):
-        path, label = self.samples[i]
-        img = load_rgb(path)
-        return (self.transform(img) if self.transform is not None else img), label
+    def find_classes(self, directory: str | os.PathLike) -> tuple[list[str], dict[str, int]]:
+        return self._fixed_classes, {c: i for i, c in enumerate(self._fixed_classes)}
 
 
 class _HFImageDataset(Dataset):
@@ -159,34 +169,22 @@ class _HFImageDataset(Dataset):
         return (self.transform(img) if self.transform is not None else img), int(row[self.label_key])
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-
-
-def _folder_samples(root: Path) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[str]]:
+def _folder_datasets(
+    root: Path, train_tfm: Callable | None, valid_tfm: Callable | None
+) -> tuple[ImageFolderSplit, ImageFolderSplit, list[str]]:
     train_dir = root / "train"
     valid_dir = next((root / n for n in _VALID_NAMES if (root / n).is_dir()), None)
     if not train_dir.is_dir() or valid_dir is None:
         raise ValueError(f"image folder {str(root)!r} must hold train/ and val/ (or valid/, validation/, test/) "
                          "subfolders with one folder per class")
-    classes = sorted(d.name for d in train_dir.iterdir() if d.is_dir())
-    if not classes:
-        raise ValueError(f"{train_dir} has no class folders: expected train/<class>/<image files>")
-    idx = {c: i for i, c in enumerate(classes)}
-    unknown = sorted(d.name for d in valid_dir.iterdir() if d.is_dir() and d.name not in idx)
+    try:
+        classes, _ = find_classes(train_dir)  # sorted subfolder names, as ImageFolder
+    except FileNotFoundError:
+        raise ValueError(f"{train_dir} has no class folders: expected train/<class>/<image files>") from None
+    unknown = sorted(d.name for d in valid_dir.iterdir() if d.is_dir() and d.name not in classes)
     if unknown:
         raise ValueError(f"{valid_dir} has class folders not in {train_dir}: {unknown[:5]}")
-
-    def samples(split_dir: Path) -> list[tuple[str, int]]:
-        out = []
-        for c in classes:
-            if (split_dir / c).is_dir():
-                out.extend((str(p), idx[c]) for p in _list_images(split_dir / c))
-        if not out:
-            raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {split_dir}")
-        return out
-
-    return samples(train_dir), samples(valid_dir), classes
+    return ImageFolderSplit(train_dir, classes, train_tfm), ImageFolderSplit(valid_dir, classes, valid_tfm), classes
 
 
 def _is_split_root(p: Path) -> bool:
@@ -196,42 +194,19 @@ def _is_split_root(p: Path) -> bool:
 _ARCHIVES = (".tgz", ".tar.gz", ".tar", ".zip")
 
 
-def _extract_local_archive(path: Path) -> Path:
-    """Extract a local archive once into ``cache_dir()/extracted/<stem>-<sha of path+mtime>``."""
-    import hashlib
-    import shutil
-    import tempfile
-
-    from ulmfit.data.download import archive_stem, cache_dir, extract
-
-    st = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
-    dest = cache_dir() / "extracted" / f"{archive_stem(path)}-{key}"
-    if not dest.is_dir():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".tmp-"))
-        try:
-            extract(path, tmp)
-            os.replace(tmp, dest)  # atomic: a half-extracted folder is never taken for a finished one
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
 def resolve_image_folder(source: str | os.PathLike) -> Path:
     """The local ``train/`` + ``val/`` folder for a built-in name (downloaded and cached once), a folder,
     or an archive (.tgz/.tar.gz/.tar/.zip, extracted into the cache)."""
     name = str(source)
     if name in DATASETS:
-        from ulmfit.data.download import fetch
+        from ulmfit.hub.download import fetch
 
         url, sub = DATASETS[name]
         root = Path(fetch(url, extract=True))
     else:
         path = Path(name).expanduser()
         if path.is_file() and name.endswith(_ARCHIVES):
-            root, sub = _extract_local_archive(path), None
+            root, sub = extract_local(path), None
         elif path.is_dir():
             root, sub = path, None
         else:
@@ -251,8 +226,7 @@ def resolve_source(
     name = str(source)
     if name.startswith("hf:"):
         return _hf_source(name[3:], train_tfm, valid_tfm)
-    train_s, valid_s, classes = _folder_samples(resolve_image_folder(name))
-    return ImageFileDataset(train_s, train_tfm), ImageFileDataset(valid_s, valid_tfm), classes
+    return _folder_datasets(resolve_image_folder(name), train_tfm, valid_tfm)
 
 
 def _hf_source(name: str, train_tfm, valid_tfm):
@@ -280,53 +254,15 @@ def _hf_source(name: str, train_tfm, valid_tfm):
 # --------------------------------------------------------------------------- loaders
 
 
-class EpochSampler(Sampler[int]):
-    """Indices for one epoch: a permutation seeded by ``(seed, epoch)`` (or in order), then this rank's
-    shard (``indices[rank::world_size]`` after padding to a multiple of ``world_size``).
-
-    ``rank``/``world_size`` None follow ``torch.distributed`` when the indices are drawn, so a loader
-    built before the learner initialises the process group (torchrun) still shards.
-    """
-
-    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int | None = None,
-                 world_size: int | None = None) -> None:
-        if world_size is not None and (rank is None or not 0 <= rank < world_size):
-            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank!r}")
-        self.n, self.shuffle, self.seed, self.rank, self.world_size = n, shuffle, seed, rank, world_size
-        self.epoch = 0
-
-    def _shard(self) -> tuple[int, int]:
-        if self.world_size is not None:
-            return self.rank, self.world_size
-        from ulmfit.train.distributed import get_rank, get_world_size
-
-        return get_rank(), get_world_size()
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return -(-self.n // self._shard()[1])
-
-    def __iter__(self) -> Iterator[int]:
-        rank, world = self._shard()
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            idx = torch.randperm(self.n, generator=g).tolist()
-        else:
-            idx = list(range(self.n))
-        if world > 1:
-            pad = -(-self.n // world) * world - self.n
-            idx = (idx + idx[:pad])[rank::world]
-        return iter(idx)
-
-
 class ImageLoader:
     """Batches ``(x (B, 3, S, S) float32, y (B,) int64)`` from a dataset, with worker processes.
 
-    ``set_epoch(e)`` reseeds shuffling and the workers' augmentation RNG from ``(seed, e)``.
-    ``rank``/``world_size`` None: shard as ``torch.distributed`` says at iteration time (none if not
-    initialised).
+    The indices come from a ``DistributedSampler`` (``num_replicas=1, rank=0`` in a single process): a
+    permutation seeded by ``seed + epoch`` (or in order), padded to a multiple of the world size, then this
+    rank's shard ``[rank::world_size]``. ``set_epoch(e)`` reseeds that shuffling and the workers'
+    augmentation RNG from ``(seed, e)``. ``rank``/``world_size`` None: shard as ``torch.distributed`` says
+    when the loader is iterated (none if not initialised), so a loader built before torchrun's process
+    group exists still shards.
     """
 
     def __init__(
@@ -346,32 +282,57 @@ class ImageLoader:
         if (rank is None) != (world_size is None):
             raise ValueError(f"pass both rank and world_size or neither, got rank={rank!r}, "
                              f"world_size={world_size!r}")
-        self.dataset, self.bs, self.seed = dataset, bs, seed
-        self.sampler = EpochSampler(len(dataset), shuffle, seed, rank, world_size)
+        if world_size is not None and not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size={world_size}), got {rank!r}")
+        self.dataset, self.bs, self.shuffle, self.drop_last, self.seed = dataset, bs, shuffle, drop_last, seed
+        self.num_workers, self.pin_memory, self.rank, self.world_size = num_workers, pin_memory, rank, world_size
+        self.epoch = 0
         self._gen = torch.Generator()
         self._gen.manual_seed(seed)
-        self.dl = DataLoader(
-            dataset,
-            batch_size=bs,
-            sampler=self.sampler,
-            drop_last=drop_last,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            # Workers restart every epoch so that their augmentation RNG is reseeded from (seed, epoch):
-            # a resumed run then sees the same crops. Persistent workers would keep their first seeds.
-            persistent_workers=False,
-            generator=self._gen,
-        )
+        self.sampler: DistributedSampler | None = None
+        self.dl: DataLoader | None = None
+        self._dataloader()
+
+    def _shard(self) -> tuple[int, int]:
+        if self.world_size is not None:
+            return self.rank, self.world_size
+        from ulmfit.train.distributed import get_rank, get_world_size
+
+        return get_rank(), get_world_size()
+
+    def _dataloader(self) -> DataLoader:
+        """The DataLoader for the current shard, rebuilt when the process group changed it."""
+        rank, world = self._shard()
+        if self.sampler is None or (self.sampler.rank, self.sampler.num_replicas) != (rank, world):
+            # drop_last=False: pad the index list so that every rank gets as many samples (the batches'
+            # drop_last is the DataLoader's)
+            self.sampler = DistributedSampler(self.dataset, num_replicas=world, rank=rank, shuffle=self.shuffle,
+                                              seed=self.seed, drop_last=False)
+            self.sampler.set_epoch(self.epoch)
+            self.dl = DataLoader(
+                self.dataset,
+                batch_size=self.bs,
+                sampler=self.sampler,
+                drop_last=self.drop_last,
+                num_workers=self.num_workers,
+                pin_memory=self.pin_memory,
+                # Workers restart every epoch so that their augmentation RNG is reseeded from (seed, epoch):
+                # a resumed run then sees the same crops. Persistent workers would keep their first seeds.
+                persistent_workers=False,
+                generator=self._gen,
+            )
+        return self.dl
 
     def set_epoch(self, epoch: int) -> None:
-        self.sampler.set_epoch(epoch)
-        self._gen.manual_seed(self.seed * 100_003 + int(epoch))
+        self.epoch = int(epoch)
+        self.sampler.set_epoch(self.epoch)
+        self._gen.manual_seed(self.seed * 100_003 + self.epoch)
 
     def __len__(self) -> int:
-        return len(self.dl)
+        return len(self._dataloader())
 
     def __iter__(self):
-        return iter(self.dl)
+        return iter(self._dataloader())
 
 
 @dataclass

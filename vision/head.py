@@ -166,8 +166,8 @@ _TV_PREFIXES = ("resnet", "resnext", "wide_resnet")
 def _build_arch(arch: str, weights, c_in: int, arch_kwargs: dict) -> nn.Module:
     if arch in XRESNET_ARCHS:
         if weights is not None:
-            raise ValueError(f"no pretrained weights exist for {arch!r}: pass weights=None, or load our own "
-                             "saved model folder with checkpoint=DIR")
+            raise ValueError(f"no pretrained weights exist for {arch!r}: pass weights=None, or reuse our own "
+                             "saved model folder with vision.learner.build_model(arch, n_out, checkpoint=DIR)")
         return XRESNET_ARCHS[arch](c_in=c_in, **arch_kwargs)
     if arch.startswith(_TV_PREFIXES):
         import torchvision
@@ -186,7 +186,7 @@ def transfer_model(
     n_out: int,
     *,
     weights=None,
-    checkpoint: str | None = None,
+    split_at: int | None = None,
     c_in: int = 3,
     lin_ftrs: Sequence[int] | None = (512,),
     ps: float | Sequence[float] = 0.5,
@@ -201,24 +201,20 @@ def transfer_model(
         arch: an XResNet name ("xresnet50"), a torchvision ResNet name ("resnet34", ``weights=`` passes
             through, e.g. ``"IMAGENET1K_V1"``; needs internet), or a model (XResNet, torchvision ResNet,
             or an already-cut nn.Module body).
-        checkpoint: a model folder saved by this package (``vision.learner.save_model`` / the CLI):
-            its body weights are loaded, whatever its number of classes; the head is new.
-    """
-    if checkpoint is not None:
-        from vision.learner import load_model  # deferred: learner imports this module
+        split_at: the body's layer-group split (see :class:`TransferModel`); None takes fastai's split for
+            the architecture (3 for XResNet, 6 for a torchvision ResNet, none for another body). Pass the
+            ``split_at`` of a saved TransferModel when reusing its body.
 
-        if not isinstance(arch, str):
-            raise ValueError("pass either a model as arch or checkpoint=DIR, not both")
-        saved, config = load_model(checkpoint)
-        if config["arch"] != arch:
-            raise ValueError(f"checkpoint {checkpoint!s} holds a {config['arch']!r} model, not {arch!r}")
-        model = saved.body if isinstance(saved, TransferModel) else saved
-        split = saved.split_at if isinstance(saved, TransferModel) else None
-        body, split2 = cut_body(model)
-        split = split if split is not None else split2
-    else:
-        model = _build_arch(arch, weights, c_in, arch_kwargs) if isinstance(arch, str) else arch
-        body, split = cut_body(model)
+    To reuse the body of a model folder saved by this package, use
+    ``vision.learner.build_model(arch, n_out, checkpoint=DIR)``, which loads it and calls this.
+    """
+    if "checkpoint" in arch_kwargs:
+        raise TypeError("transfer_model takes no checkpoint=: load a saved model folder with "
+                        "vision.learner.build_model(arch, n_out, checkpoint=DIR)")
+    model = _build_arch(arch, weights, c_in, arch_kwargs) if isinstance(arch, str) else arch
+    body, split = cut_body(model)
+    if split_at is not None:
+        split = split_at
     head = create_head(num_features(body), n_out, lin_ftrs=lin_ftrs, ps=ps, concat_pool=concat_pool,
                        first_bn=first_bn, bn_final=bn_final)
     return TransferModel(body, head, split_at=split)

@@ -98,6 +98,8 @@ def build_model(
     """An XResNet trained from scratch (``transfer=False``) or a body + :func:`create_head` model.
 
     ``weights`` (torchvision ResNets) and ``checkpoint`` (our saved folder) imply ``transfer=True``.
+    ``checkpoint``: a folder written by :func:`save_model` holding an ``arch`` model; its body (and split
+    point, if it was itself a transfer model) gets a new head for ``n_out`` classes, whatever its own number.
     The returned model carries ``.spec``, the JSON description that :func:`save_model` writes.
     """
     head = dict(head or {})
@@ -108,14 +110,17 @@ def build_model(
             raise ValueError(f"arch {arch!r} can be trained from scratch only if it is one of "
                              f"{sorted(XRESNET_ARCHS)}; torchvision ResNets go through transfer (weights=...)")
         model: nn.Module = XRESNET_ARCHS[arch](n_out=n_out, **arch_kwargs)
-    else:
-        if checkpoint is not None:  # rebuildable later without the checkpoint: record its architecture
-            from ulmfit.model_folder import read_config
-
-            arch_kwargs = dict(read_config(Path(checkpoint), KIND).get("arch_kwargs") or {})
-            model = transfer_model(arch, n_out, checkpoint=str(checkpoint), **head)
+    elif checkpoint is not None:
+        saved, config = load_model(checkpoint)
+        if config["arch"] != arch:
+            raise ValueError(f"checkpoint {checkpoint!s} holds a {config['arch']!r} model, not {arch!r}")
+        arch_kwargs = dict(config.get("arch_kwargs") or {})  # rebuildable later without the checkpoint
+        if isinstance(saved, TransferModel):  # a fine-tuned model: its body and its split, a new head
+            model = transfer_model(saved.body, n_out, split_at=saved.split_at, **head)
         else:
-            model = transfer_model(arch, n_out, weights=weights, **head, **arch_kwargs)
+            model = transfer_model(saved, n_out, **head)
+    else:
+        model = transfer_model(arch, n_out, weights=weights, **head, **arch_kwargs)
     model.spec = {"arch": arch, "n_out": n_out, "transfer": transfer, "head": head, "arch_kwargs": arch_kwargs}
     return model
 
@@ -132,7 +137,7 @@ def save_model(
     train_config: dict | None = None,
 ) -> Path:
     """Write ``model.pt`` + ``config.json`` into ``folder`` (created)."""
-    from ulmfit.model_folder import save_state, write_config
+    from ulmfit.hub.model_folder import save_state, write_config
 
     spec = _model_spec(model)
     if len(classes) != spec["n_out"]:
@@ -156,7 +161,7 @@ def save_model(
 
 def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved model (eval mode, CPU) and return it with its config."""
-    from ulmfit.model_folder import ModelFolderError, load_state, read_config
+    from ulmfit.hub.model_folder import ModelFolderError, load_state, read_config
 
     config = read_config(Path(folder), KIND)
     missing = [k for k in ("arch", "n_out", "classes", "size", "mean", "std") if k not in config]
@@ -249,7 +254,7 @@ def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | 
     n_out = len(data.classes)
     arch = config.arch
     if config.pretrained is not None and arch is None:
-        from ulmfit.model_folder import read_config
+        from ulmfit.hub.model_folder import read_config
 
         arch = read_config(Path(config.pretrained), KIND)["arch"]
     seed_everything(config.seed)  # before the model is built: same seed -> same initial weights

@@ -1,9 +1,8 @@
-"""Label-smoothing cross entropy (Szegedy et al. 2016), a thin module over ``F.cross_entropy``."""
+"""Label-smoothing cross entropy (Szegedy et al. 2016): fastai's name over ``nn.CrossEntropyLoss``."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["LabelSmoothingCrossEntropy"]
@@ -11,8 +10,8 @@ __all__ = ["LabelSmoothingCrossEntropy"]
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-class LabelSmoothingCrossEntropy(nn.Module):
-    """Cross entropy against the smoothed target ``(1 - eps) * onehot(y) + eps / C``.
+class LabelSmoothingCrossEntropy(nn.CrossEntropyLoss):
+    """``nn.CrossEntropyLoss(label_smoothing=eps)``: cross entropy against ``(1 - eps) * onehot(y) + eps / C``.
 
     Equals fastai's ``(eps / C) * (-sum_k logp_k) + (1 - eps) * NLL(logp, y)`` when ``weight`` is None.
     (With ``weight``, torch also weights the smoothing term; fastai does not.)
@@ -22,19 +21,17 @@ class LabelSmoothingCrossEntropy(nn.Module):
     """
 
     def __init__(self, eps: float = 0.1, weight: torch.Tensor | None = None, reduction: str = "mean") -> None:
-        super().__init__()
+        # checked here, not at the first forward as torch does
         if not 0.0 <= eps <= 1.0:
             raise ValueError(f"eps (label smoothing) must be in [0, 1], got {eps!r}")
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-        self.eps = float(eps)
-        self.reduction = reduction
-        self.register_buffer("weight", weight, persistent=False)
+        super().__init__(weight=weight, reduction=reduction, label_smoothing=float(eps))
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(
-            pred, target, weight=self.weight, reduction=self.reduction, label_smoothing=self.eps
-        )
+    @property
+    def eps(self) -> float:
+        """fastai's name for ``label_smoothing``."""
+        return self.label_smoothing
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}, reduction={self.reduction!r}"

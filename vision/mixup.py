@@ -36,6 +36,8 @@ def mixup_batch(
         raise ValueError(f"inputs and targets disagree on batch size: {x.shape[0]} vs {y.shape[0]}")
     bs = x.shape[0]
     a = torch.tensor(float(alpha))
+    # Not torchvision.transforms.v2.MixUp: fastai draws one lambda per sample and keeps max(l, 1 - l);
+    # v2's MixUp draws one lambda per batch (and mixes one-hot targets instead of the losses).
     lam = torch.distributions.Beta(a, a).sample((bs,))
     lam = torch.maximum(lam, 1 - lam).to(x.device)
     perm = torch.randperm(bs).to(x.device)

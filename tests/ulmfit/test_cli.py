@@ -1,6 +1,7 @@
 """The ``ulmfit`` command end to end on tiny data (in-process through ``ulmfit.cli.main``)."""
 
 import json
+import re
 
 import pytest
 
@@ -83,9 +84,12 @@ def test_evaluate_json_and_table(clf_dir, labelled_csv, capsys):
     assert "accuracy" in out and "confusion matrix" in out
 
 
-def test_bad_model_folder_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="does not exist"):
+def test_bad_model_folder_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
         main(["predict", str(tmp_path / "missing"), "text"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ulmfit predict: error: ") and "does not exist" in err and err.count("\n") == 1
 
 
 def test_train_classifier_validates_on_a_training_holdout_unless_a_split_is_named(tiny_lm_dir, labelled_csv,
@@ -99,11 +103,13 @@ def test_train_classifier_validates_on_a_training_holdout_unless_a_split_is_name
     assert "validation (hold-out of the training data" in out
     main(["train-classifier", *common, "--out", str(tmp_path / "b"), "--valid-split", "test"])
     assert "validation (split 'test')" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="--valid-split 'dev'.*found"):
+    with pytest.raises(SystemExit) as info:
         main(["train-classifier", *common, "--out", str(tmp_path / "c"), "--valid-split", "dev"])
+    assert info.value.code == 2
+    assert re.search(r"^ulmfit train-classifier: error: --valid-split 'dev'.*found", capsys.readouterr().err)
 
 
-def test_pretrain_with_a_diverging_lr_fails_with_one_line_and_writes_no_model(tmp_path):
+def test_pretrain_with_a_diverging_lr_fails_with_one_line_and_writes_no_model(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(tiny_corpus()[:60]))
     out = tmp_path / "lm"
@@ -111,8 +117,10 @@ def test_pretrain_with_a_diverging_lr_fails_with_one_line_and_writes_no_model(tm
         main(["pretrain", "--data", str(corpus), "--out", str(out), "--emb-sz", "16", "--n-hid", "24", "--n-layers",
               "2", "--epochs", "2", "--bs", "8", "--bptt", "16", "--min-freq", "2", "--quiet", "--n-workers", "1",
               "--lr", "1e6", "--checkpoint-every", "2"])
-    msg = str(info.value.code)
-    assert msg.startswith("error: training diverged") and "\n" not in msg and "learning rate(s)" in msg
+    assert info.value.code == 2
+    msg = capsys.readouterr().err
+    assert msg.startswith("ulmfit pretrain: error: training diverged") and msg.count("\n") == 1
+    assert "learning rate(s)" in msg
     assert not (out / "model.pt").exists()
     import torch
 

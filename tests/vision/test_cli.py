@@ -33,7 +33,10 @@ def test_cli_errors(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "nothing"), "--arch", "xresnet18"]) == 2
     assert "not a built-in dataset" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "nomodel"), "x.png"]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("ulmfit-vision predict: error: ") and "does not exist" in err and err.count("\n") == 1
+    with pytest.raises(ValueError, match="does not exist"):  # --debug: the traceback instead of the line
+        main(["--debug", "predict", str(tmp_path / "nomodel"), "x.png"])
     with pytest.raises(SystemExit):
         main(["train", "--data", "x", "--precision", "fp8"])
 

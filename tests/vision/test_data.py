@@ -7,10 +7,21 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 from PIL import Image
+from torch.utils.data import DistributedSampler, TensorDataset
+from torchvision.datasets import DatasetFolder
 
 from tests.vision.conftest import make_image_folder
 from vision import data as vdata
-from vision.data import EpochSampler, ImageLoader, image_data, load_rgb, resolve_image_folder
+from vision.data import (
+    ImageFolderSplit,
+    ImageLoader,
+    image_data,
+    load_rgb,
+    resolve_image_folder,
+    resolve_source,
+    train_transform,
+    valid_transform,
+)
 
 
 def test_image_folder_loaders(image_folder):
@@ -42,16 +53,29 @@ def test_grey_cmyk_rgba_become_rgb(tmp_path):
         load_rgb(bad)
 
 
-def test_epoch_sampler_seeded_and_sharded():
-    a, b = EpochSampler(10, True, seed=1), EpochSampler(10, True, seed=1)
-    assert list(a) == list(b) and sorted(a) == list(range(10))
-    first = list(a)
+def _indices(n: int) -> TensorDataset:
+    return TensorDataset(torch.arange(n))
+
+
+def _seen(loader) -> list[int]:
+    return [int(v) for (batch,) in loader for v in batch]
+
+
+def test_loader_sampler_is_a_distributed_sampler_seeded_and_sharded():
+    a, b = ImageLoader(_indices(10), bs=3, shuffle=True, seed=1), ImageLoader(_indices(10), bs=3, shuffle=True, seed=1)
+    assert isinstance(a.sampler, DistributedSampler) and (a.sampler.rank, a.sampler.num_replicas) == (0, 1)
+    assert list(a.sampler) == list(b.sampler) and sorted(a.sampler) == list(range(10))
+    first = list(a.sampler)
+    assert _seen(a) == first  # the loader yields the sampler's order
     a.set_epoch(1)
-    assert list(a) != first
-    shards = [list(EpochSampler(10, True, seed=1, rank=r, world_size=3)) for r in range(3)]
-    assert all(len(s) == 4 for s in shards)
-    assert set().union(*shards) == set(range(10))
-    assert list(EpochSampler(5, False)) == [0, 1, 2, 3, 4]
+    assert list(a.sampler) != first and a.sampler.epoch == 1
+    shards = [ImageLoader(_indices(10), bs=3, shuffle=True, seed=1, rank=r, world_size=3) for r in range(3)]
+    assert all(isinstance(s.sampler, DistributedSampler) and s.sampler.rank == r for r, s in enumerate(shards))
+    assert all(len(s.sampler) == 4 and len(_seen(s)) == 4 for s in shards)  # padded to 12 = 3 x 4
+    assert set().union(*(_seen(s) for s in shards)) == set(range(10))
+    full = list(ImageLoader(_indices(10), bs=3, shuffle=True, seed=1).sampler)
+    assert all(list(s.sampler) == (full + full[:2])[r::3] for r, s in enumerate(shards))  # rank r: [r::3]
+    assert list(ImageLoader(_indices(5), bs=2).sampler) == [0, 1, 2, 3, 4]
 
 
 def test_loader_set_epoch_reproducible(image_folder):
@@ -142,10 +166,86 @@ def test_hf_source_with_local_dataset(monkeypatch):
 def test_sampler_follows_process_group_at_iteration_time(monkeypatch):
     import ulmfit.train.distributed as dist
 
-    s = EpochSampler(10, True, seed=4)  # built before the group exists
-    full = list(s)
+    loader = ImageLoader(_indices(10), bs=1, shuffle=True, seed=4)  # built before the group exists
+    loader.set_epoch(3)
+    full = _seen(loader)
     monkeypatch.setattr(dist, "get_rank", lambda: 1)
     monkeypatch.setattr(dist, "get_world_size", lambda: 2)
-    assert len(s) == 5 and list(s) == full[1::2]
+    assert len(loader) == 5 and _seen(loader) == full[1::2]
+    assert isinstance(loader.sampler, DistributedSampler) and loader.sampler.epoch == 3
+    assert (loader.sampler.rank, loader.sampler.num_replicas) == (1, 2) and len(loader.sampler) == 5
     with pytest.raises(ValueError, match="rank"):
-        EpochSampler(4, False, rank=2, world_size=2)
+        ImageLoader(_indices(4), bs=1, rank=2, world_size=2)
+
+
+def test_folder_datasets_are_dataset_folders_with_train_class_indices(tmp_path):
+    root = make_image_folder(tmp_path / "imgs", n_train=2, n_val=1)
+    (root / "val").rename(root / "validation")
+    for f in (root / "validation" / "blue").iterdir():  # val lacks a class: the others keep train's indices
+        f.unlink()
+    (root / "validation" / "blue").rmdir()
+    (root / "train" / "red" / "notes.txt").write_text("not an image, skipped by extension")
+    (root / "train" / "red" / "UPPER.PNG").write_bytes((root / "train" / "red" / "0.png").read_bytes())
+    train, valid, classes = resolve_source(root, None, None)
+    assert classes == ["blue", "green", "red"]
+    assert isinstance(train, DatasetFolder) and isinstance(valid, ImageFolderSplit)
+    assert train.classes == valid.classes == classes and valid.class_to_idx == {"blue": 0, "green": 1, "red": 2}
+    assert [(p.split("/")[-2:], y) for p, y in valid.samples] == [(["green", "0.png"], 1), (["red", "0.png"], 2)]
+    assert [y for _, y in train.samples] == [0, 0, 1, 1, 2, 2, 2] and train.samples[-1][0].endswith("UPPER.PNG")
+    img, y = train[0]
+    assert img.mode == "RGB" and y == 0
+
+
+@pytest.mark.parametrize("valid_name", ["val", "valid", "validation", "test"])
+def test_valid_folder_names(tmp_path, valid_name):
+    root = make_image_folder(tmp_path / "imgs", n_train=1, n_val=1)
+    if valid_name != "val":
+        (root / "val").rename(root / valid_name)
+    assert resolve_image_folder(root) == root
+    _, valid, _ = resolve_source(root, None, None)
+    assert {p.split("/")[-3] for p, _ in valid.samples} == {valid_name}
+
+
+def test_folder_errors_name_the_folder(tmp_path):
+    root = make_image_folder(tmp_path / "imgs", n_train=1, n_val=1)
+    (root / "val" / "purple").mkdir()
+    with pytest.raises(ValueError, match=r"imgs/val has class folders not in .*imgs/train: \['purple'\]"):
+        resolve_source(root, None, None)
+    (root / "val" / "purple").rmdir()
+    for f in (root / "val").rglob("*.png"):
+        f.unlink()
+    with pytest.raises(ValueError, match=r"no image files \(\.jpg.*found under .*imgs/val"):
+        resolve_source(root, None, None)
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    (empty / "val").mkdir()
+    with pytest.raises(ValueError, match=r"empty/train has no class folders"):
+        resolve_source(empty, None, None)
+
+
+def test_bad_image_file_in_a_folder_is_reported_by_name(tmp_path):
+    root = make_image_folder(tmp_path / "imgs", n_train=1, n_val=1)
+    (root / "val" / "green" / "0.png").write_bytes(b"truncated")
+    d = image_data(root, size=16, bs=4, workers=0, device="cpu")
+    with pytest.raises(ValueError, match=r"cannot read image file '.*val/green/0.png'"):
+        list(d.valid)
+
+
+def test_v2_transforms_match_the_v1_pipeline():
+    from torchvision import transforms as T
+
+    img = Image.fromarray(torch.randint(0, 256, (37, 53, 3), dtype=torch.uint8).numpy())
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    v1_train = T.Compose([T.RandomResizedCrop(24, scale=(0.35, 1.0)), T.RandomHorizontalFlip(), T.ToTensor(),
+                          T.Normalize(mean, std)])
+    v1_valid = T.Compose([T.Resize(round(24 / 0.875)), T.CenterCrop(24), T.ToTensor(), T.Normalize(mean, std)])
+    for seed in range(4):  # same RNG draws, same crops and flips, same pixels
+        torch.manual_seed(seed)
+        ref = v1_train(img)
+        torch.manual_seed(seed)
+        out = train_transform(24, mean, std)(img)
+        assert type(out) is torch.Tensor and out.dtype == torch.float32 and out.shape == (3, 24, 24)
+        torch.testing.assert_close(out, ref)
+    out = valid_transform(24, mean, std)(img)
+    assert type(out) is torch.Tensor
+    torch.testing.assert_close(out, v1_valid(img))

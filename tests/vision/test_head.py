@@ -22,7 +22,7 @@ def test_create_head_layout_as_fastai():
 
 
 def test_xresnet18_transfer_param_count_matches_fastai():
-    # fastai: xresnet18 body + create_head(n_out=10) has 11,728,224 parameters (ULMFIT_FACTS.md k).
+    # fastai: xresnet18 body + create_head(n_out=10) has 11,728,224 parameters (a count recorded from fastai).
     model = transfer_model("xresnet18", 10)
     assert n_params(model) == 11_728_224
 
@@ -84,3 +84,20 @@ def test_custom_body_and_errors():
         transfer_model("xresnet18", 2, weights="IMAGENET1K_V1")
     with pytest.raises(ValueError, match="split_at"):
         TransferModel(nn.Sequential(nn.ReLU()), nn.ReLU(), split_at=5)
+
+
+def test_split_at_passes_a_saved_split_point():
+    small = dict(widths=(8, 8, 16, 16), stem_szs=(8, 8, 8))
+    saved = transfer_model(xresnet18(**small), 3)
+    again = transfer_model(saved.body, 5, split_at=saved.split_at)  # a cut body alone has no known split
+    assert again.split_at == 3 and again.body is saved.body
+    assert [len(g) for g in again.layer_groups()[:2]] == [3, 5]
+    assert transfer_model(saved.body, 5).split_at is None
+    assert transfer_model(xresnet18(**small), 5, split_at=4).split_at == 4  # overrides fastai's 3
+    with pytest.raises(ValueError, match="split_at"):
+        transfer_model(saved.body, 5, split_at=99)
+
+
+def test_checkpoint_keyword_points_to_build_model():
+    with pytest.raises(TypeError, match=r"build_model\(arch, n_out, checkpoint=DIR\)"):
+        transfer_model("xresnet18", 2, checkpoint="some/dir")

@@ -115,7 +115,7 @@ def test_save_load_and_reuse_body_with_new_classes(tmp_path):
     for (n, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), n
     # re-use for 5 classes: body weights from the folder, a fresh head
-    tm = transfer_model("xresnet18", 5, checkpoint=str(tmp_path / "m"))
+    tm = build_model("xresnet18", 5, checkpoint=str(tmp_path / "m"))
     assert isinstance(tm, TransferModel) and tm.split_at == 3
     for a, b in zip(model.body.state_dict().values(), tm.body.state_dict().values()):
         assert torch.equal(a, b)
@@ -129,7 +129,13 @@ def test_save_load_and_reuse_body_with_new_classes(tmp_path):
     for a, b in zip(tm2.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="holds a 'xresnet18' model"):
-        transfer_model("xresnet34", 5, checkpoint=str(tmp_path / "m"))
+        build_model("xresnet34", 5, checkpoint=str(tmp_path / "m"))
+    # a transfer model's folder: its body and split point are reused, with a new head again
+    tm3 = build_model("xresnet18", 2, checkpoint=tmp_path / "t")
+    assert isinstance(tm3, TransferModel) and tm3.split_at == 3 and tm3.spec["arch_kwargs"] == cfg2["arch_kwargs"]
+    for a, b in zip(tm2.body.state_dict().values(), tm3.body.state_dict().values()):
+        assert torch.equal(a, b)
+    assert tm3.eval()(torch.randn(2, 3, 32, 32)).shape == (2, 2)
 
 
 def test_load_errors(tmp_path):

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vision import LabelSmoothingCrossEntropy
 
@@ -31,3 +32,15 @@ def test_bad_arguments():
         LabelSmoothingCrossEntropy(eps=1.5)
     with pytest.raises(ValueError, match="reduction"):
         LabelSmoothingCrossEntropy(reduction="avg")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_is_torch_cross_entropy_with_label_smoothing(reduction):
+    torch.manual_seed(1)
+    pred, y, w = torch.randn(7, 4), torch.randint(0, 4, (7,)), torch.rand(4) + 0.5
+    for weight in (None, w):
+        loss = LabelSmoothingCrossEntropy(0.2, weight=weight, reduction=reduction)
+        assert isinstance(loss, nn.CrossEntropyLoss) and loss.label_smoothing == loss.eps == 0.2
+        ref = nn.CrossEntropyLoss(weight=weight, reduction=reduction, label_smoothing=0.2)
+        torch.testing.assert_close(loss(pred, y), ref(pred, y))
+    assert "eps=0.2" in repr(LabelSmoothingCrossEntropy(0.2))

@@ -155,11 +155,13 @@ def test_extract_refuses_escaping_tar_members(tmp_path, members, pattern):
     assert not (tmp_path / "out" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
 
 
-def test_extract_allows_internal_symlink(tmp_path):
+def test_extract_refuses_even_an_internal_symlink(tmp_path):
+    # links are refused outright: a chain of in-tree links is how the PATH_MAX escape (CVE-2025-4517) starts
     archive = tmp_path / "ok.tar.gz"
     archive.write_bytes(_tar_bytes([(tarfile.TarInfo("d/real.txt"), b"r"), (_symlink("d/link.txt", "real.txt"), None)]))
-    out = extract(archive, tmp_path / "out")
-    assert (out / "d" / "link.txt").read_text() == "r"
+    with pytest.raises(DownloadError, match="symlink 'd/link.txt' -> 'real.txt'; links are not accepted"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out" / "d").exists()  # refused before anything was written
 
 
 def test_extract_refuses_escaping_zip_members(tmp_path):

@@ -1,0 +1,36 @@
+"""The one error path of both command-line tools (``ulmfit`` and ``ulmfit-vision``): a user error
+becomes one line on stderr, ``PROG COMMAND: error: MESSAGE``, and exit status 2 (argparse's status for a
+bad option too); ``--debug`` shows the traceback instead. A closed pipe (``| head -1``) ends quietly."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from ulmfit.errors import UlmfitError
+
+__all__ = ["USER_ERRORS", "USER_ERROR_EXIT", "run_command"]
+
+USER_ERROR_EXIT = 2
+# What a user's input can cause: our own errors, bad values, missing files (the messages name the thing).
+USER_ERRORS = (UlmfitError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def run_command(prog: str, command: str, fn: Callable[[], object], debug: bool = False) -> int:
+    """Run ``fn()``; return 0, or print one line and return :data:`USER_ERROR_EXIT` on a user error."""
+    try:
+        fn()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head -1`): stop writing, without a traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        message = " ".join(str(err).split("\n")) or type(err).__name__
+        print(f"{prog} {command}: error: {message}", file=sys.stderr)
+        return USER_ERROR_EXIT
+    return 0
