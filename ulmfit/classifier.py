@@ -36,15 +36,28 @@ from ulmfit.config_checks import (
     with_overrides,
 )
 from ulmfit.evaluation import classification_metrics, f1_score
-from ulmfit.hub.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
+from ulmfit.hub.model_folder import (
+    ModelFolderError,
+    build_checked,
+    load_state,
+    read_config,
+    read_json,
+    require,
+    save_state,
+    write_config,
+    write_json,
+    write_manifest,
+)
 from ulmfit.language_model import (
     SCHEDULES,
     LanguageModel,
     _jsonable,
-    _load_weights,
     _workers_for,
     check_schedule,
     fit_with_schedule,
+    read_arch,
+    read_vocab,
+    saved_files,
 )
 from ulmfit.train.precision import PRECISIONS
 
@@ -350,27 +363,33 @@ class TextClassifier:
         write_config(folder, self.kind, {"arch": self.arch.to_dict(), "n_classes": len(self.classes),
                                          "head": self.head, "meta": self.meta})
         self.vocab.save(folder / "vocab.json")
-        write_json(folder / "tokenizer.json", self.tokenizer.to_dict(folder))
+        spec = self.tokenizer.to_dict(folder)
+        write_json(folder / "tokenizer.json", spec)
         write_json(folder / "labels.json", {"classes": self.classes, "multi_label": self.multi_label,
                                             "thresholds": self.thresholds})
+        write_manifest(folder, saved_files(spec, "model.pt", "config.json", "vocab.json", "tokenizer.json",
+                                           "labels.json"))
         return folder
 
     @classmethod
     def load(cls, folder: str | Path) -> TextClassifier:
-        from ulmfit.models import AWDLSTMConfig, build_classifier
-        from ulmfit.text import Vocab, tokenizer_from_dict
+        from ulmfit.models import build_classifier
+        from ulmfit.text import tokenizer_from_dict
 
         folder = Path(folder)
         config = read_config(folder, cls.kind)
-        labels = read_json(folder / "labels.json")
-        arch = AWDLSTMConfig.from_dict(config["arch"])
+        arch = read_arch(config, folder)
         head = config.get("head", {})
-        vocab = Vocab.load(folder / "vocab.json")
+        if not isinstance(head, dict):
+            raise ModelFolderError(f"{folder / 'config.json'}: 'head' must be an object, found {type(head).__name__}")
+        classes, labels = _read_labels(folder)
+        vocab = read_vocab(folder)
         tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
-        classes = labels["classes"]
-        model = build_classifier(len(vocab), len(classes), arch.scaled(head.get("drop_mult", 0.5)),
-                                 bptt=head.get("bptt", 72), max_len=head.get("max_len", 1440))
-        _load_weights(model, load_state(folder), folder)
+        def build():
+            return build_classifier(len(vocab), len(classes), arch.scaled(head.get("drop_mult", 0.5)),
+                                    bptt=head.get("bptt", 72), max_len=head.get("max_len", 1440))
+
+        model = build_checked(build, load_state(folder), folder)
         model.eval()
         return cls(model, vocab, tokenizer, arch, classes, multi_label=labels.get("multi_label", False),
                    thresholds=labels.get("thresholds"), head=head, meta=config.get("meta", {}))
@@ -420,6 +439,23 @@ def _resolve_lm(lm) -> LanguageModel:
 
         lm = DEFAULT
     return LanguageModel.from_pretrained(lm)
+
+
+def _read_labels(folder: Path) -> tuple[list[str], dict]:
+    """``labels.json``: unique class names (strings), thresholds one per class; errors name the file and key."""
+    path = folder / "labels.json"
+    labels = read_json(path)
+    classes = require(labels, "classes", list, path)
+    if len(classes) < 1 or not all(isinstance(c, str) for c in classes):
+        raise ModelFolderError(f"{path}: 'classes' must be a non-empty list of strings")
+    dups = sorted({c for c in classes if classes.count(c) > 1})
+    if dups:
+        raise ModelFolderError(f"{path} lists the class(es) {dups} more than once: each output of the classifier "
+                               "needs its own label; the file was edited or corrupted")
+    thresholds = labels.get("thresholds")
+    if thresholds is not None and (not isinstance(thresholds, list) or len(thresholds) != len(classes)):
+        raise ModelFolderError(f"{path}: 'thresholds' must list one number per class ({len(classes)})")
+    return classes, labels
 
 
 def _check_pairs(texts: list, labels: list, what: str) -> None:

@@ -34,7 +34,16 @@ from ulmfit.config_checks import (
     optional,
     with_overrides,
 )
-from ulmfit.hub.model_folder import load_state, read_config, read_json, save_state, write_config, write_json
+from ulmfit.hub.model_folder import (
+    build_checked,
+    load_state,
+    read_config,
+    read_json,
+    save_state,
+    write_config,
+    write_json,
+    write_manifest,
+)
 from ulmfit.train.precision import PRECISIONS
 
 __all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
@@ -178,20 +187,19 @@ class LanguageModel:
     @classmethod
     def load(cls, folder: str | Path, *, config=None, tokenizer=None) -> LanguageModel:
         """A folder written by :meth:`save` (``config``/``tokenizer`` as in :meth:`from_pretrained`)."""
-        from ulmfit.models import AWDLSTMConfig, build_language_model
-        from ulmfit.text import Vocab, tokenizer_from_dict
+        from ulmfit.models import build_language_model
+        from ulmfit.text import tokenizer_from_dict
 
         folder = Path(folder)
         saved = read_config(folder, cls.kind)
-        arch = AWDLSTMConfig.from_dict(saved["arch"])
+        arch = read_arch(saved, folder)
         if config is not None:
             arch = replace(config, emb_sz=arch.emb_sz, n_hid=arch.n_hid, n_layers=arch.n_layers,
                            pad_token=arch.pad_token)
-        vocab = Vocab.load(folder / "vocab.json")
+        vocab = read_vocab(folder)
         if tokenizer is None:
             tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
-        model = build_language_model(len(vocab), arch)
-        _load_weights(model, load_state(folder), folder)
+        model = build_checked(lambda: build_language_model(len(vocab), arch), load_state(folder), folder)
         model.eval()
         return cls(model, vocab, tokenizer, arch, saved.get("meta", {}))
 
@@ -202,7 +210,9 @@ class LanguageModel:
         save_state(folder, self.model.state_dict(), half=half)
         write_config(folder, self.kind, {"arch": self.config.to_dict(), "meta": self.meta})
         self.vocab.save(folder / "vocab.json")
-        write_json(folder / "tokenizer.json", self.tokenizer.to_dict(folder))
+        spec = self.tokenizer.to_dict(folder)
+        write_json(folder / "tokenizer.json", spec)
+        write_manifest(folder, saved_files(spec, "model.pt", "config.json", "vocab.json", "tokenizer.json"))
         return folder
 
     def export_fastai(self, folder: str | Path) -> tuple[Path, Path]:
@@ -583,3 +593,42 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     return obj
+
+
+def saved_files(tokenizer_spec: dict, *names: str) -> list[str]:
+    """The files a save wrote: ``names`` plus a SentencePiece model copied into the folder."""
+    extra = tokenizer_spec.get("model_file")
+    return [*names, *([extra] if isinstance(extra, str) and not Path(extra).is_absolute() else [])]
+
+
+def read_arch(saved: dict, folder: Path):
+    """``config.json``'s ``arch`` as an ``AWDLSTMConfig``, sizes bounded, errors naming the file and key."""
+    from ulmfit.hub.model_folder import ModelFolderError, check_sizes, require
+    from ulmfit.models import AWDLSTMConfig
+
+    path = Path(folder) / "config.json"
+    arch = require(saved, "arch", dict, path)
+    check_sizes(arch, path)
+    try:
+        return AWDLSTMConfig.from_dict(arch)
+    except (TypeError, ValueError) as err:
+        raise ModelFolderError(f"{path}: 'arch' is not a valid architecture ({err})") from None
+
+
+def read_vocab(folder: Path):
+    """``vocab.json``, refusing duplicate tokens (fastai's ``xxfake`` padding excepted)."""
+    from collections import Counter
+
+    from ulmfit.hub.model_folder import ModelFolderError
+    from ulmfit.text import Vocab
+
+    path = Path(folder) / "vocab.json"
+    try:
+        vocab = Vocab.load(path)
+    except (OSError, ValueError) as err:
+        raise ModelFolderError(str(err)) from None
+    dups = [t for t, n in Counter(vocab.itos).items() if n > 1 and t != "xxfake"]
+    if dups:
+        raise ModelFolderError(f"{path} lists {len(dups)} token(s) more than once (e.g. {dups[:3]}): a vocabulary "
+                               "maps each token to one id; the file was edited or corrupted")
+    return vocab

@@ -137,7 +137,7 @@ def save_model(
     train_config: dict | None = None,
 ) -> Path:
     """Write ``model.pt`` + ``config.json`` into ``folder`` (created)."""
-    from ulmfit.hub.model_folder import save_state, write_config
+    from ulmfit.hub.model_folder import save_state, write_config, write_manifest
 
     spec = _model_spec(model)
     if len(classes) != spec["n_out"]:
@@ -156,6 +156,7 @@ def save_model(
         "c_in": 3,
         "train": dict(train_config or {}),
     })
+    write_manifest(folder, ["model.pt", "config.json"])  # last: an interrupted save is refused on load
     return folder
 
 

@@ -146,6 +146,11 @@ def test_load_errors(tmp_path):
     model = build_model("xresnet18", 2, arch_kwargs={"widths": (8, 8, 8, 8), "stem_szs": (8, 8, 8)})
     save_model(tmp_path / "m", model, ["a", "b"], 32, (0.5,) * 3, (0.2,) * 3)
     torch.save({"0.0.weight": torch.zeros(1)}, tmp_path / "m" / "model.pt")
+    with pytest.raises(ModelFolderError, match=r"model\.pt does not match its sha256"):  # the manifest sees it
+        load_model(tmp_path / "m")
+    from ulmfit.hub.model_folder import write_manifest
+
+    write_manifest(tmp_path / "m", ["model.pt", "config.json"])  # consistent files, wrong weights
     with pytest.raises(ModelFolderError, match="does not fit"):
         load_model(tmp_path / "m")
 

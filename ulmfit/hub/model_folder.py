@@ -6,7 +6,9 @@ folder never unpickles arbitrary objects.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ from ulmfit.errors import UlmfitError
 from ulmfit.hub.atomic import atomic_write, atomic_write_text
 from ulmfit.version import __version__
 
-__all__ = ["FORMAT_VERSION", "ModelFolderError", "read_config", "write_config", "save_state", "load_state",
+__all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_sizes", "require", "verify_manifest", "write_manifest",
+           "FORMAT_VERSION",
+           "ModelFolderError", "read_config", "write_config", "save_state", "load_state",
            "write_json", "read_json"]
 
 FORMAT_VERSION = 1
@@ -49,11 +53,15 @@ def write_config(folder: Path, kind: str, config: dict[str, Any]) -> None:
 
 
 def read_config(folder: Path, kind: str) -> dict[str, Any]:
-    """Read ``config.json`` and check that the folder holds a ``kind`` model of a format we can read."""
+    """Check the folder's manifest (:func:`verify_manifest`), read ``config.json`` and check that the folder
+    holds a ``kind`` model of a format we can read."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise ModelFolderError(f"model folder {str(folder)!r} does not exist")
+        what = "is a file, not a model folder" if folder.exists() else "does not exist"
+        raise ModelFolderError(f"model folder {str(folder)!r} {what}")
     config = read_json(folder / "config.json")
+    if not isinstance(config, dict):
+        raise ModelFolderError(f"{folder / 'config.json'} must hold a JSON object, found {type(config).__name__}")
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFolderError(
@@ -62,6 +70,7 @@ def read_config(folder: Path, kind: str) -> dict[str, Any]:
             "Re-save the model with a matching ulmfit version.")
     if config.get("kind") != kind:
         raise ModelFolderError(f"{folder} holds a {config.get('kind')!r} model, expected a {kind!r} model")
+    verify_manifest(folder)  # after the version check, whose message says more about a folder from elsewhere
     return config
 
 
@@ -100,3 +109,101 @@ def load_state(folder: Path) -> dict[str, torch.Tensor]:
         raise ModelFolderError(f"{path}: {len(bad)} tensor(s) hold NaN/inf ({', '.join(bad[:3])}"
                                f"{', ...' if len(bad) > 3 else ''}); the weights are broken")
     return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}
+
+
+# --------------------------------------------------------------------------- integrity
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_manifest(folder: Path, names: list[str]) -> None:
+    """Write ``manifest.json`` LAST in a save: each of the files ``names`` (relative to ``folder``) with its size
+    and sha256. Every file of a save is written atomically and the manifest after them, so a save that dies
+    half-way leaves the previous manifest, which no longer matches: the folder is refused on load, never
+    loaded with new weights beside an old vocabulary."""
+    folder = Path(folder)
+    files = {name: {"size": (folder / name).stat().st_size, "sha256": _sha256(folder / name)} for name in names}
+    write_json(folder / MANIFEST, {"format_version": 1, "files": files})
+
+
+def verify_manifest(folder: Path) -> None:
+    """Check every file listed in ``manifest.json`` (size, then sha256); raise ``ModelFolderError`` naming the
+    first file that is missing or differs. A folder without a manifest (saved by an older version) loads with a
+    warning: its integrity cannot be checked."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        warnings.warn(f"{folder} has no {MANIFEST}: its files cannot be checked for tampering or an interrupted "
+                      "save; re-save it to add one", stacklevel=3)
+        return
+    manifest = read_json(path)
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise ModelFolderError(f"{path} must hold {{\"files\": {{name: {{\"size\", \"sha256\"}}}}}}")
+    for name, entry in files.items():
+        target = folder / name
+        if not isinstance(entry, dict) or ".." in Path(name).parts:
+            raise ModelFolderError(f"{path}: malformed entry for {name!r}")
+        if not target.is_file():
+            raise ModelFolderError(f"{target} is listed in {MANIFEST} but missing: the folder is incomplete")
+        if target.stat().st_size != entry.get("size") or _sha256(target) != entry.get("sha256"):
+            raise ModelFolderError(f"{target} does not match its sha256/size in {MANIFEST}: the file was changed "
+                                   "after saving (tampered, corrupted, or from an interrupted save); re-save the model")
+
+
+def require(obj: Any, key: str, types: type | tuple[type, ...], path: Path) -> Any:
+    """``obj[key]`` checked to be of ``types``; otherwise a ``ModelFolderError`` naming the file and the key."""
+    if not isinstance(obj, dict):
+        raise ModelFolderError(f"{path} must hold a JSON object, found {type(obj).__name__}")
+    if key not in obj:
+        raise ModelFolderError(f"{path} has no {key!r} entry")
+    value = obj[key]
+    if not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise ModelFolderError(f"{path}: {key!r} must be {names}, found {type(value).__name__}")
+    return value
+
+
+# sizes a saved AWD-LSTM may declare (config.json is read before any weight: it must not make us allocate 256 GB)
+SIZE_BOUNDS = {"emb_sz": 65_536, "n_hid": 65_536, "n_layers": 64}
+
+
+def check_sizes(arch: dict, path: Path, bounds: dict[str, int] = SIZE_BOUNDS) -> None:
+    """Refuse architecture sizes in ``config.json`` that are not positive ints within ``bounds``."""
+    for key, limit in bounds.items():
+        value = arch.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+            raise ModelFolderError(f"{path}: arch.{key}={value!r} is not accepted; expected an int in 1..{limit:,}")
+
+
+def build_checked(build, state: dict[str, torch.Tensor], folder: Path):
+    """``build()`` the network once on the meta device (no memory), compare its parameter names and shapes
+    with ``state`` (from model.pt) and only then build it for real and load the weights. A mismatch is a
+    ``ModelFolderError`` naming model.pt and config.json."""
+    folder = Path(folder)
+    with torch.device("meta"):
+        skeleton = build().state_dict()
+    missing = sorted(set(skeleton) - set(state))
+    unexpected = sorted(set(state) - set(skeleton))
+    wrong = sorted(k for k in set(skeleton) & set(state) if tuple(skeleton[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:3]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:3]}")
+        parts += [f"{k}: model.pt {tuple(state[k].shape)} vs config {tuple(skeleton[k].shape)}" for k in wrong[:3]]
+        raise ModelFolderError(f"{folder / 'model.pt'} does not fit the architecture in {folder / 'config.json'} "
+                               f"(and vocab.json / labels.json): {'; '.join(parts)}")
+    model = build()
+    model.load_state_dict(state)
+    return model
