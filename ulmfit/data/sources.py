@@ -44,6 +44,7 @@ import codecs
 import csv
 import io
 import json
+import os
 import re
 import sys
 import warnings
@@ -196,9 +197,19 @@ def _listing(folder: Path, limit: int = 12) -> str:
 
 # --------------------------------------------------------------------------------------------- layouts
 def _label_dirs(folder: Path, pattern: str) -> list[Path]:
-    """Subfolders of ``folder`` that directly hold files matching ``pattern``."""
-    return [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")
-            and _text_files(d, pattern)]
+    """Subfolders of ``folder`` that directly hold files matching ``pattern``. A symlink to a folder that is
+    already listed (the same texts twice, under a second label) is skipped with a warning."""
+    candidates = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")
+                  and _text_files(d, pattern)]
+    seen: dict[str, Path] = {}
+    for d in sorted(candidates, key=lambda d: d.is_symlink()):  # real folders first, then links
+        real = os.path.realpath(d)
+        if real in seen:
+            warnings.warn(f"{d} is a link to {seen[real]}, which is already read as a class folder: skipped "
+                          "(its texts would count twice, under a second label)", DataWarning, stacklevel=3)
+            continue
+        seen[real] = d
+    return [d for d in candidates if seen.get(os.path.realpath(d)) == d]
 
 
 def _load_class_folders(root: Path, dec: _Decoder, pattern: str) -> dict[str, TextDataset]:

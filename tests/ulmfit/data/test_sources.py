@@ -298,3 +298,13 @@ def test_builtin_uses_copy_placed_in_cache(monkeypatch):
     monkeypatch.setattr(sources, "TREC_URLS", {"train": "http://127.0.0.1:9/train_5500.label",
                                                "test": "http://127.0.0.1:9/TREC_10.label"})
     assert len(load_source("trec6", progress=False)["train"]) == 3
+
+
+def test_a_symlink_to_a_class_folder_is_not_read_as_a_second_class(tmp_path):
+    for label in ("neg", "pos"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        (tmp_path / "data" / label / "0.txt").write_text(f"a {label} text")
+    (tmp_path / "data" / "again").symlink_to(tmp_path / "data" / "pos", target_is_directory=True)
+    with pytest.warns(DataWarning, match="already read as a class folder"):
+        train = load_source(tmp_path / "data")["train"]
+    assert sorted(set(train.labels)) == ["neg", "pos"] and len(train.texts) == 2
