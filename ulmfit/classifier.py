@@ -35,7 +35,7 @@ from ulmfit.config_checks import (
     optional,
     with_overrides,
 )
-from ulmfit.evaluation import classification_metrics, f1_score
+from ulmfit.evaluation import classification_metrics, decide_labels, f1_score
 from ulmfit.hub.model_folder import (
     ModelFolderError,
     build_checked,
@@ -51,14 +51,10 @@ from ulmfit.hub.model_folder import (
 from ulmfit.language_model import (
     SCHEDULES,
     LanguageModel,
-    _jsonable,
-    _workers_for,
     check_schedule,
     fit_with_schedule,
-    read_arch,
-    read_vocab,
-    saved_files,
 )
+from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files
 from ulmfit.train.precision import PRECISIONS
 
 __all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble"]
@@ -143,7 +139,7 @@ def _auto_stage_lr_mults(n_docs: int) -> tuple[float, ...]:
     return (1.0, 0.5, 0.25, 0.125)
 
 
-class TextClassifier:
+class TextClassifier(SavedModel):
     """A trained ULMFiT text classifier: network + vocabulary + tokenizer + classes."""
 
     kind = "classifier"
@@ -151,19 +147,12 @@ class TextClassifier:
     def __init__(self, model: torch.nn.Module, vocab, tokenizer, arch, classes: Sequence[str], *,
                  multi_label: bool = False, thresholds: Sequence[float] | None = None,
                  head: dict[str, Any] | None = None, meta: dict[str, Any] | None = None):
-        self.model = model
-        self.vocab = vocab
-        self.tokenizer = tokenizer
+        super().__init__(model, vocab, tokenizer, meta)
         self.arch = arch
         self.classes = list(classes)
         self.multi_label = multi_label
         self.thresholds = list(thresholds) if thresholds is not None else [0.5] * len(self.classes)
         self.head = dict(head or {})
-        self.meta = dict(meta or {})
-
-    @property
-    def backwards(self) -> bool:
-        return bool(self.meta.get("backwards", False))
 
     # ------------------------------------------------------------------ training
     @classmethod
@@ -212,7 +201,7 @@ class TextClassifier:
                   thresholds=[config.threshold] * len(classes), head=head,
                   meta={"backwards": lm.backwards, "lm": lm.meta.get("name", "custom")})
 
-        train_ids = clf._encode(train_texts)
+        train_ids = clf.encode(train_texts)
         train_y = clf._targets(train_labels)
         bs = config.bs or (32 if len(train_ids) < 5000 else 64)
         train_dl = ClassificationLoader(train_ids, train_y, bs=bs, shuffle=True, pad_idx=arch.pad_token,
@@ -221,7 +210,7 @@ class TextClassifier:
         if valid is not None:
             valid_texts, valid_labels = list(valid[0]), list(valid[1])
             _check_pairs(valid_texts, valid_labels, "valid")
-            valid_ids = clf._encode(valid_texts)
+            valid_ids = clf.encode(valid_texts)
             valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
                                             bptt=config.bptt)
         loss_func = F.binary_cross_entropy_with_logits if config.multi_label else F.cross_entropy
@@ -267,19 +256,11 @@ class TextClassifier:
                                 "seconds": round(time.time() - start, 1),
                                 "valid_source": valid_source, "kept_best_epoch": best_epoch,
                                 "skipped_steps": learn.n_skipped,
-                                "config": _jsonable(asdict(config)),
+                                "config": jsonable(asdict(config)),
                                 "valid": {k: v for k, v in metrics_out.items() if isinstance(v, float)}}]
         return clf
 
     # ------------------------------------------------------------------ inference
-    def _encode(self, texts: Sequence[str]) -> list[np.ndarray]:
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"texts[{i}] is {type(text).__name__} ({text!r}); expected str")
-        tokens = self.tokenizer.tokenize(list(texts), n_workers=_workers_for(len(texts), None))
-        ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in tokens]
-        return [a[::-1].copy() for a in ids] if self.backwards else ids
-
     def _targets(self, labels: Sequence) -> np.ndarray:
         index = {c: i for i, c in enumerate(self.classes)}
         if self.multi_label:
@@ -305,7 +286,7 @@ class TextClassifier:
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        ids = self._encode(texts)
+        ids = self.encode(texts)
         model = self.model.eval()
         device = next(model.parameters()).device
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))   # length-sorted batches, less padding
@@ -328,14 +309,12 @@ class TextClassifier:
 
     def predict(self, texts: Sequence[str]) -> list:
         """Predicted label per text (multi-label: the list of labels whose probability passes its threshold)."""
-        probs = self.predict_proba(texts)
-        return self._decide(probs)
+        return self.decide(self.predict_proba(texts))
 
-    def _decide(self, probs: np.ndarray) -> list:
-        if self.multi_label:
-            thr = np.asarray(self.thresholds)
-            return [[c for c, hit in zip(self.classes, row >= thr) if hit] for row in probs]
-        return [self.classes[i] for i in probs.argmax(axis=1)]
+    def decide(self, probs: np.ndarray) -> list:
+        """Labels from probabilities ``(N, C)``: the argmax class, or for multi-label the classes whose
+        probability reaches their threshold."""
+        return decide_labels(probs, self.classes, self.multi_label, self.thresholds)
 
     def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict[str, Any]:
         """Accuracy, per-class precision/recall/F1, macro F1 and the confusion matrix (rows: true)."""
@@ -422,7 +401,11 @@ class ClassifierEnsemble:
         return np.mean([m.predict_proba(texts) for m in self.models], axis=0)
 
     def predict(self, texts: Sequence[str]) -> list:
-        return TextClassifier._decide(self, self.predict_proba(texts))
+        return self.decide(self.predict_proba(texts))
+
+    def decide(self, probs: np.ndarray) -> list:
+        """As :meth:`TextClassifier.decide`, with the members' mean thresholds."""
+        return decide_labels(probs, self.classes, self.multi_label, self.thresholds)
 
     def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict[str, Any]:
         y = self.models[0]._targets(list(labels))

@@ -7,7 +7,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["classification_metrics", "f1_score", "format_metrics"]
+__all__ = ["classification_metrics", "decide_labels", "f1_score", "format_metrics"]
+
+
+def decide_labels(probs: np.ndarray, classes: list[str], multi_label: bool, thresholds) -> list:
+    """``(N, C)`` probabilities -> one label per row (argmax), or for multi-label the list of classes whose
+    probability reaches its threshold."""
+    if multi_label:
+        thr = np.asarray(thresholds)
+        return [[c for c, hit in zip(classes, row >= thr) if hit] for row in probs]
+    return [classes[i] for i in np.asarray(probs).argmax(axis=1)]
 
 
 def f1_score(pred: np.ndarray, true: np.ndarray) -> float:

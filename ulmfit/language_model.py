@@ -44,6 +44,7 @@ from ulmfit.hub.model_folder import (
     write_json,
     write_manifest,
 )
+from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, workers_for
 from ulmfit.train.precision import PRECISIONS
 
 __all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
@@ -127,22 +128,16 @@ def _auto_bs(n_tokens: int, bptt: int, target_batches: int = 40) -> int:
     return bs
 
 
-class LanguageModel:
+class LanguageModel(SavedModel):
     """An AWD-LSTM language model bundled with its vocabulary and tokenizer."""
 
     kind = "language_model"
 
     def __init__(self, model: torch.nn.Module, vocab, tokenizer, config, meta: dict[str, Any] | None = None):
-        self.model = model
-        self.vocab = vocab
-        self.tokenizer = tokenizer
+        super().__init__(model, vocab, tokenizer, meta)
         self.config = config
-        self.meta = dict(meta or {})
 
     # ------------------------------------------------------------------ construction and persistence
-    @property
-    def backwards(self) -> bool:
-        return bool(self.meta.get("backwards", False))
 
     @classmethod
     def from_scratch(cls, vocab, tokenizer, config=None, backwards: bool = False) -> LanguageModel:
@@ -261,13 +256,6 @@ class LanguageModel:
         return cls(model, vocab, tokenizer or Tokenizer(), config,
                    {"backwards": "bwd" in Path(weights_pth).name, "source": f"fastai:{Path(weights_pth).name}"})
 
-    # ------------------------------------------------------------------ encoding
-    def encode(self, texts: Sequence[str], n_workers: int | None = None) -> list[np.ndarray]:
-        """Tokenize and numericalize ``texts`` -> one int array per document (reversed when backwards)."""
-        tokens = self.tokenizer.tokenize(list(texts), n_workers=_workers_for(len(texts), n_workers))
-        ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in tokens]
-        return [a[::-1].copy() for a in ids] if self.backwards else ids
-
     # ------------------------------------------------------------------ training
     def _learner(self, train_ids, valid_ids, bs: int, bptt: int, *, wd, moms, precision, clip, seed, path,
                  progress, callbacks=()):
@@ -308,12 +296,12 @@ class LanguageModel:
             valid = [texts[i] for i in valid_idx]
             texts = [texts[i] for i in train_idx]
             valid_source = f"hold-out of the training texts (valid_pct={config.valid_pct:g}, seed={config.seed})"
-        tokens = self.tokenizer.tokenize(list(texts), n_workers=_workers_for(len(texts), None))
-        valid_tokens = self.tokenizer.tokenize(list(valid), n_workers=_workers_for(len(valid), None)) if valid else []
+        tokens = self.tokenizer.tokenize(list(texts), n_workers=workers_for(len(texts), None))
+        valid_tokens = self.tokenizer.tokenize(list(valid), n_workers=workers_for(len(valid), None)) if valid else []
         if config.vocab != "keep":
             self._adapt_vocab(tokens, config)
-        train_ids = self._ids(tokens)
-        valid_ids = self._ids(valid_tokens)
+        train_ids = self.ids(tokens)
+        valid_ids = self.ids(valid_tokens)
         n_tokens = int(sum(len(a) for a in train_ids))
         bs = config.bs or _auto_bs(n_tokens, config.bptt)
         epochs = config.epochs if config.epochs is not None else _auto_epochs(n_tokens)
@@ -335,7 +323,7 @@ class LanguageModel:
         history = self.meta.setdefault("history", [])
         history.append({"stage": "fine_tune", "train_tokens": n_tokens, "epochs": [config.frozen_epochs, epochs],
                         "valid_source": valid_source, "skipped_steps": learn.n_skipped,
-                        "bs": bs, "seconds": round(time.time() - start, 1), "config": _jsonable(asdict(config)),
+                        "bs": bs, "seconds": round(time.time() - start, 1), "config": jsonable(asdict(config)),
                         "metrics": metrics})
         return metrics
 
@@ -374,7 +362,7 @@ class LanguageModel:
         seed_everything(config.seed)  # the initial weights do not depend on what tokenization drew
         lm = cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
         lm._set_dropout(config.drop_mult)
-        train_ids, valid_ids = lm._ids(tokens), lm._ids(valid_tokens)
+        train_ids, valid_ids = lm.ids(tokens), lm.ids(valid_tokens)
         n_tokens = int(sum(len(a) for a in train_ids))
         from ulmfit.train import CheckpointCallback
 
@@ -391,7 +379,7 @@ class LanguageModel:
                                      "train_documents": len(texts), "valid_documents": len(valid),
                                      "valid_source": valid_source, "skipped_steps": learn.n_skipped,
                                      "epochs": config.epochs, "seconds": round(time.time() - start, 1),
-                                     "config": _jsonable(asdict(config)), "metrics": metrics}]})
+                                     "config": jsonable(asdict(config)), "metrics": metrics}]})
         return lm
 
     def _final_metrics(self, learn) -> dict[str, float]:
@@ -399,10 +387,6 @@ class LanguageModel:
         loss = float(result["valid_loss"])
         accuracy = float(result.get("accuracy", float("nan")))
         return {"valid_loss": loss, "perplexity": math.exp(loss), "accuracy": accuracy}
-
-    def _ids(self, token_lists) -> list[np.ndarray]:
-        ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in token_lists]
-        return [a[::-1].copy() for a in ids] if self.backwards else ids
 
     def _set_dropout(self, drop_mult: float) -> None:
         """Rebuild the network with every dropout scaled by ``drop_mult`` (weights kept)."""
@@ -575,60 +559,8 @@ def _texts_from(texts_or_source: Sequence[str] | str) -> list[str]:
     return texts
 
 
-def _workers_for(n_texts: int, n_workers: int | None) -> int | None:
-    """In-process tokenization for small inputs: starting worker processes costs more than it saves."""
-    if n_workers is not None:
-        return n_workers
-    return 1 if n_texts < 2000 else None
-
-
 def _max_rows(ids: Sequence[np.ndarray], bptt: int) -> int:
     n = int(sum(len(a) for a in ids))
     return max(1, min(64, (n - 1) // max(2, bptt // 4)))
 
 
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
-def saved_files(tokenizer_spec: dict, *names: str) -> list[str]:
-    """The files a save wrote: ``names`` plus a SentencePiece model copied into the folder."""
-    extra = tokenizer_spec.get("model_file")
-    return [*names, *([extra] if isinstance(extra, str) and not Path(extra).is_absolute() else [])]
-
-
-def read_arch(saved: dict, folder: Path):
-    """``config.json``'s ``arch`` as an ``AWDLSTMConfig``, sizes bounded, errors naming the file and key."""
-    from ulmfit.hub.model_folder import ModelFolderError, check_sizes, require
-    from ulmfit.models import AWDLSTMConfig
-
-    path = Path(folder) / "config.json"
-    arch = require(saved, "arch", dict, path)
-    check_sizes(arch, path)
-    try:
-        return AWDLSTMConfig.from_dict(arch)
-    except (TypeError, ValueError) as err:
-        raise ModelFolderError(f"{path}: 'arch' is not a valid architecture ({err})") from None
-
-
-def read_vocab(folder: Path):
-    """``vocab.json``, refusing duplicate tokens (fastai's ``xxfake`` padding excepted)."""
-    from collections import Counter
-
-    from ulmfit.hub.model_folder import ModelFolderError
-    from ulmfit.text import Vocab
-
-    path = Path(folder) / "vocab.json"
-    try:
-        vocab = Vocab.load(path)
-    except (OSError, ValueError) as err:
-        raise ModelFolderError(str(err)) from None
-    dups = [t for t, n in Counter(vocab.itos).items() if n > 1 and t != "xxfake"]
-    if dups:
-        raise ModelFolderError(f"{path} lists {len(dups)} token(s) more than once (e.g. {dups[:3]}): a vocabulary "
-                               "maps each token to one id; the file was edited or corrupted")
-    return vocab
