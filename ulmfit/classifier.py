@@ -55,7 +55,7 @@ from ulmfit.language_model import (
     fit_with_schedule,
 )
 from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files
-from ulmfit.train.precision import PRECISIONS
+from ulmfit.train.precision import PRECISIONS, check_precision
 
 __all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble"]
 
@@ -175,6 +175,7 @@ class TextClassifier(SavedModel):
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
         config = with_overrides(config or ClassifierConfig(), overrides)
         check_schedule(config.schedule)
+        check_precision(config.precision)  # before tokenizing: fp16 without a GPU fails now, in one line
         seed_everything(config.seed)  # before the head is built: same seed -> same classifier
         lm = _resolve_lm(lm)
         train_texts, train_labels = list(train_texts), list(train_labels)

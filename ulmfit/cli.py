@@ -262,8 +262,37 @@ def _cmd_train_classifier(args) -> None:
     print(f"saved {args.out}\npredict with: ulmfit predict {args.out} \"some text\"")
 
 
+def _lines(stream) -> list[str]:
+    """One text per line of a text stream, the newline removed."""
+    return [line.rstrip("\n") for line in stream]
+
+
+def _file_lines(path: Path) -> list[str]:
+    """Lines of a UTF-8 file; invalid bytes become U+FFFD, so one bad line never stops the others."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return _lines(f)
+
+
+def _stdin_lines() -> list[str]:
+    """Lines of stdin decoded as UTF-8 with invalid bytes replaced by U+FFFD (whatever the locale says).
+
+    A ``sys.stdin`` without a byte ``buffer`` (a test's ``io.StringIO``) is read as it is.
+    """
+    import io
+
+    buffer = getattr(sys.stdin, "buffer", None)
+    if buffer is None:
+        return _lines(sys.stdin)
+    stream = io.TextIOWrapper(buffer, encoding="utf-8", errors="replace")
+    try:
+        return _lines(stream)
+    finally:
+        stream.detach()  # closing the wrapper must not close sys.stdin's buffer
+
+
 def _cmd_predict(args) -> None:
     from ulmfit.classifier import TextClassifier
+    from ulmfit.text.tokenizer import replace_unencodable
 
     clf = TextClassifier.load(args.model)
     if args.texts:
@@ -271,11 +300,14 @@ def _cmd_predict(args) -> None:
     elif args.file:
         if not args.file.is_file():
             raise UsageError(f"--file {args.file} not found")
-        texts = [line.rstrip("\n") for line in args.file.read_text(encoding="utf-8").splitlines()]
+        texts = _file_lines(args.file)
     else:
-        texts = [line.rstrip("\n") for line in sys.stdin]
+        texts = _stdin_lines()
+    # An argument with bytes that are not UTF-8 arrives with lone surrogates (surrogateescape), which the
+    # tokenizer replaces but printing the text back would not survive.
+    texts = [replace_unencodable(t) for t in texts]
     probs = clf.predict_proba(texts)
-    labels = clf._decide(probs)
+    labels = clf.decide(probs)
     for text, label, row in zip(texts, labels, probs):
         if args.json:
             record = {"text": text, "label": label, "probabilities": dict(zip(clf.classes, map(float, row)))}

@@ -45,7 +45,7 @@ from ulmfit.hub.model_folder import (
     write_manifest,
 )
 from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, workers_for
-from ulmfit.train.precision import PRECISIONS
+from ulmfit.train.precision import PRECISIONS, check_precision
 
 __all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
 
@@ -288,6 +288,7 @@ class LanguageModel(SavedModel):
 
         config = with_overrides(config or LMFineTuneConfig(), overrides)
         check_schedule(config.schedule)
+        check_precision(config.precision)  # before tokenizing: fp16 without a GPU fails now, in one line
         seed_everything(config.seed)  # before anything random: vocabulary matching rebuilds the network
         texts = _texts_from(texts_or_source)
         valid_source = "given (valid=)" if valid is not None else "none"
@@ -344,6 +345,7 @@ class LanguageModel(SavedModel):
         from ulmfit.train import seed_everything
 
         config = config or LMPretrainConfig()
+        check_precision(config.precision)  # before tokenizing: fp16 without a GPU fails now, in one line
         seed_everything(config.seed)
         tokenizer = tokenizer or Tokenizer()
         texts = list(texts)

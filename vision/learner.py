@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ulmfit.train import Callback, Learner, accuracy, seed_everything
-from ulmfit.train.precision import PRECISIONS
+from ulmfit.train.precision import PRECISIONS, check_precision
 from vision.head import TransferModel, transfer_model
 from vision.losses import LabelSmoothingCrossEntropy
 from vision.mixup import MixUp
@@ -245,6 +245,7 @@ def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | 
     from ulmfit.train.distributed import barrier, is_main_process, setup_distributed
     from vision.data import image_data
 
+    check_precision(config.precision, config.device)  # fp16 without a GPU fails now, before any data is read
     setup_distributed(config.device)  # under torchrun: join the group now, so rank 0 downloads alone
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if not is_main_process():

@@ -135,3 +135,18 @@ def test_json_output_never_contains_nan():
 
     text = dumps_json({"accuracy": float("nan"), "per_class": {"a": {"f1": float("inf")}}, "n": 3})
     assert json.loads(text) == {"accuracy": None, "per_class": {"a": {"f1": None}}, "n": 3}
+
+
+def test_fp16_without_a_gpu_fails_in_one_line_before_any_work(tiny_lm_dir, labelled_csv, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: fp16 is valid here")
+    for command in (["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv)],
+                    ["finetune-lm", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv)]):
+        with pytest.raises(SystemExit) as info:
+            main([*command, "--out", str(tmp_path / "m"), "--precision", "fp16", "--quiet"])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert "error: precision='fp16' needs a CUDA GPU" in err and "'bf16'" in err and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()

@@ -3,6 +3,10 @@
 Follows fastai's ``SentencePieceTokenizer`` set-up: the special tokens are ``user_defined_symbols`` written
 ``▁xxbos``, ``▁xxmaj``, ... (so each survives as a single piece), ``<unk>`` gets the id after them, and no
 pad/bos/eos pieces are reserved (``xxbos`` comes from the ``lowercase`` rule instead).
+
+Every Python ``str`` is accepted: lone surrogates (which UTF-8, and so sentencepiece, cannot encode) are
+replaced by U+FFFD before the rules run, when training and when encoding (see
+:func:`ulmfit.text.tokenizer.replace_unencodable`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ulmfit.text.rules import DEFAULT_PRE_RULES, SPECIAL_TOKENS, Rule, apply_rules, get_rule, rule_name
-from ulmfit.text.tokenizer import check_texts, default_n_workers
+from ulmfit.text.tokenizer import check_texts, default_n_workers, replace_unencodable
 
 __all__ = ["SentencePieceTokenizer"]
 
@@ -40,7 +44,8 @@ class SentencePieceTokenizer:
 
     Build one with :meth:`train`, or load one: ``SentencePieceTokenizer(model_path)``.
     ``tok(text) -> list[str]`` pieces; ``tok.tokenize(texts) -> list[list[str]]``; ``tok.encode(text) -> ids``;
-    ``tok.decode(pieces or ids) -> str``.
+    ``tok.decode(pieces or ids) -> str``. Any ``str`` is accepted: lone surrogates become U+FFFD first, so
+    the pieces are the same one text at a time and in a batch.
     """
 
     def __init__(self, model_path: str | os.PathLike, lang: str = "en", rules: Sequence[Rule] | None = None,
@@ -108,6 +113,7 @@ class SentencePieceTokenizer:
             raw = Path(tmp) / "texts.txt"
             with open(raw, "w", encoding="utf-8") as f:
                 for t in texts:
+                    t = replace_unencodable(t)
                     for rule in rules:
                         t = rule(t)
                     f.write(t + "\n")
@@ -143,7 +149,8 @@ class SentencePieceTokenizer:
 
     # ---------------------------------------------------------------- encoding
     def preprocess(self, text: str) -> str:
-        return apply_rules(text, self.rules)
+        """Apply the pre-rules to one raw text (after :func:`replace_unencodable`)."""
+        return apply_rules(replace_unencodable(text), self.rules)
 
     def __call__(self, text: str) -> list[str]:
         """One text -> pieces (``list[str]``)."""

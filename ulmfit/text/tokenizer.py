@@ -11,6 +11,10 @@ match inside a chunk. :class:`_MatcherInfo` derives, from the tokenizer's own sp
 ends can take part in such a straddling match; a document where one could occur is tokenized whole by
 spaCy instead (rare in real text). The parity tests check all this against fastai itself and against
 whole-document spaCy on fuzzed inputs.
+
+Every Python ``str`` is accepted: code points UTF-8 cannot encode (lone surrogates such as ``"\\ud800"``,
+which ``surrogateescape`` decoding or broken JSON produce) are replaced by U+FFFD before the rules run
+(:func:`replace_unencodable`), so one bad text never aborts a batch and tokenizes the same alone or in one.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from ulmfit.text.rules import (
     rule_name,
 )
 
-__all__ = ["Tokenizer", "check_texts", "default_n_workers"]
+__all__ = ["Tokenizer", "check_texts", "default_n_workers", "replace_unencodable"]
 
 SPEC_TYPE = "spacy"
 SPEC_FORMAT_VERSION = 1
@@ -53,6 +57,24 @@ _RE_OTHER_WS = re.compile(r"[^\S ]")
 _RE_SPANS = re.compile(r"^\s+|\S+|(?<=\S)[^\S ]\s*|(?<=\S )\s+")
 # Bound on the chunk memo so memory stays flat on huge corpora with an open vocabulary.
 _MEMO_MAX = 200_000
+# The code points a str may hold that UTF-8 cannot encode: the surrogates, which only exist in pairs in UTF-16.
+_RE_UNENCODABLE = re.compile("[\ud800-\udfff]")
+
+
+def replace_unencodable(text: str) -> str:
+    """``text`` with each code point UTF-8 cannot encode (a lone surrogate, U+D800..U+DFFF) replaced by U+FFFD.
+
+    spaCy, sentencepiece and the ``replace_rep`` rule encode their input and would raise
+    ``UnicodeEncodeError`` (without saying which text) on such a character. Text without one is returned
+    unchanged, as the same object, after an ``isascii`` check or one ``encode`` (about 1 us per kB).
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _RE_UNENCODABLE.sub("\ufffd", text)
+    return text
 
 
 def default_n_workers() -> int:
@@ -196,6 +218,8 @@ class Tokenizer:
         add_eos: append ``xxeos`` to every document (swaps ``lowercase`` for ``lowercase_eos``).
 
     ``tok(text) -> list[str]``; ``tok.tokenize(texts, n_workers=None) -> list[list[str]]``.
+    Any ``str`` is accepted: lone surrogates (which UTF-8 cannot encode) become U+FFFD before the pre-rules,
+    in this process and in worker processes alike, so the output is the same one at a time and in a batch.
     """
 
     # Documents tokenized in this process before worker processes are forked (warms the chunk memo).
@@ -364,8 +388,8 @@ class Tokenizer:
         return toks
 
     def preprocess(self, text: str) -> str:
-        """Apply the pre-rules to one raw text."""
-        return apply_rules(text, self.rules)
+        """Apply the pre-rules to one raw text (after :func:`replace_unencodable`)."""
+        return apply_rules(replace_unencodable(text), self.rules)
 
     # ---------------------------------------------------------------- public API
     def __call__(self, text: str) -> list[str]:
@@ -378,6 +402,7 @@ class Tokenizer:
         rules, spacy_tokens = self.rules, self._spacy_tokens
         out = []
         for text in texts:
+            text = replace_unencodable(text)
             for rule in rules:
                 text = rule(text)
             out.append(spacy_tokens(text))

@@ -1,5 +1,9 @@
 """Mixed precision with ``torch.amp``: ``"fp32"`` (off), ``"fp16"`` (autocast + dynamic loss scaling
-with ``GradScaler``), ``"bf16"`` (autocast, no scaler)."""
+with ``GradScaler``), ``"bf16"`` (autocast, no scaler).
+
+:func:`check_precision` says in one line, before any work, when a precision/device combination cannot run
+(fp16 without a CUDA GPU, bf16 on a GPU without it, a CUDA device on a machine without one).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,67 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["PRECISIONS", "MixedPrecision"]
+__all__ = ["PRECISIONS", "MixedPrecision", "check_precision"]
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _cpu_has_bf16() -> str:
+    """``"yes"`` when this CPU has bfloat16 instructions (AVX512-BF16 or AMX); bf16 autocast runs on any CPU,
+    but without them it is emulated and slow."""
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    probes = [f for f in probes if f is not None]
+    if not probes:  # private torch helpers: they may move in a later release
+        return "unknown"
+    try:
+        return "yes" if any(f() for f in probes) else "no"
+    except Exception:  # pragma: no cover - a probe that cannot run says nothing about the CPU
+        return "unknown"
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a ``torch.device``; None is the Learner's default (cuda when available, else cpu)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device must be None, a str such as 'cpu' or 'cuda:0', or a torch.device, "
+                         f"got {type(device).__name__} ({device!r})")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'") from None
+
+
+def check_precision(precision: str, device: str | torch.device | None = None, *,
+                    allow_cpu_fp16: bool = False) -> None:
+    """Raise a one-line ``ValueError`` now, before any work, if ``precision`` cannot run on ``device``.
+
+    precision: one of :data:`PRECISIONS`.
+    device: where the model will run; None means cuda when available, else cpu (as :class:`Learner` picks).
+    allow_cpu_fp16: accept fp16 on a CPU. torch can autocast to float16 and scale the loss there, slowly
+        and with no memory or speed benefit; the training entry points refuse it, the low-level
+        :class:`MixedPrecision` (and the Learner's tests) use it.
+
+    Checked: the precision name; a CUDA device asked for on a machine without one (or an index past the
+    visible GPUs); fp16 on a CPU; bf16 on a GPU without bfloat16 support.
+    """
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    dev = _resolve_device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={str(device)!r} but no CUDA GPU is available; use device='cpu'")
+        n_gpus = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n_gpus:
+            raise ValueError(f"device={str(device)!r} but only {n_gpus} CUDA GPU(s) are visible "
+                             f"(cuda:0 .. cuda:{n_gpus - 1}); use one of those or device='cuda'")
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            name = torch.cuda.get_device_name(dev)
+            raise ValueError(f"precision='bf16' is not supported by this GPU ({name}); use 'fp16' or 'fp32'")
+    elif dev.type == "cpu" and precision == "fp16" and not allow_cpu_fp16:
+        raise ValueError(f"precision='fp16' needs a CUDA GPU (float16 autocast and loss scaling are GPU features "
+                         f"here); on this CPU use 'bf16' (supported by this CPU: {_cpu_has_bf16()}) or 'fp32'")
 
 
 @dataclass
@@ -27,11 +88,9 @@ class MixedPrecision:
     scaler_kwargs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        # fp16 on a CPU stays possible at this level (torch supports it); the training entry points refuse it.
+        check_precision(self.precision, self.device, allow_cpu_fp16=True)
         self.device_type = torch.device(self.device).type
-        if self.precision == "bf16" and self.device_type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("precision='bf16' is not supported by this GPU; use 'fp16' or 'fp32'")
         self.dtype = _DTYPES.get(self.precision)
         self.scaler: torch.amp.GradScaler | None = None
         if self.precision == "fp16":

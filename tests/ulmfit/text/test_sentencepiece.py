@@ -83,3 +83,13 @@ def test_vocab_size_too_small_and_bad_args(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a SentencePiece model"):
         SentencePieceTokenizer(bad)
+
+
+# Regression: a lone surrogate made sentencepiece raise UnicodeEncodeError for the whole batch.
+def test_lone_surrogates_become_replacement_characters(sp, tmp_path):
+    assert sp("bad \ud800 TEXT") == sp("bad \ufffd TEXT")
+    assert sp.encode("bad \udcff") == sp.encode("bad \ufffd")
+    texts = ["fine", "bad \ud800 TEXT", ""]
+    assert sp.tokenize(texts, n_workers=2) == [sp(t) for t in texts]
+    trained = SentencePieceTokenizer.train(CORPUS + ["with \ud800 inside"], vocab_size=60, out_dir=tmp_path, seed=0)
+    assert trained("with \ud800 inside") == trained("with \ufffd inside")

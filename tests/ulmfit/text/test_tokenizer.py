@@ -211,3 +211,24 @@ def test_tokenize_iter_reads_ahead_a_bounded_amount(n_workers):
         assert next(out) == ref(f"Doc {k - 1} text")  # in order
         assert len(consumed) - k <= (2 * n_workers + 2) * chunk
     out.close()
+
+
+# Regression: a lone surrogate made spaCy (and replace_rep) raise UnicodeEncodeError for the whole batch.
+@pytest.mark.parametrize("n_workers", [1, 2])
+def test_lone_surrogates_become_replacement_characters(tok, n_workers):
+    bad = ["\ud800", "ok \udcff SOOOO ok", "pair \ud83d\ude00 split"]
+    assert [tok(t) for t in bad] == [tok(t.replace("\ud800", "\ufffd").replace("\udcff", "\ufffd")
+                                          .replace("\ud83d", "\ufffd").replace("\ude00", "\ufffd")) for t in bad]
+    assert tok("\ud800") == ["xxbos", "\ufffd"]
+    texts = ["Good text."] * 40 + bad + ["More good text."] * 40
+    fresh = Tokenizer()
+    fresh._prewarm_docs = 0  # with 2 workers, the bad texts reach a worker process
+    assert fresh.tokenize(texts, n_workers=n_workers, chunk_size=3) == [tok(t) for t in texts]
+
+
+def test_replace_unencodable_leaves_normal_text_alone():
+    from ulmfit.text.tokenizer import replace_unencodable
+
+    for text in ["plain ascii", "caf\u00e9 \U0001f600 \u4e2d", ""]:
+        assert replace_unencodable(text) is text
+    assert replace_unencodable("a\ud800b\udfff") == "a\ufffdb\ufffd"
