@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from ulmfit.hub.atomic import atomic_write
+from ulmfit.hub.safe_load import why_unreadable
 from ulmfit.models.awd_lstm import AWDLSTMConfig
 
 __all__ = [
@@ -68,12 +69,11 @@ def read_fastai_weights(path: str | os.PathLike) -> StateDict:
         raise FileNotFoundError(f"fastai weights file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
+    except Exception as e:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise ValueError(
-            f"cannot load fastai weights {path} safely (torch.load with weights_only=True failed: "
-            f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); expected a state dict saved "
+            f"cannot load fastai weights {path} safely: {why_unreadable(path, e)}; expected a state dict saved "
             "with torch.save, possibly wrapped as {'model': state_dict}"
-        ) from e
+        ) from None
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(

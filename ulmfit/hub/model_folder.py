@@ -16,6 +16,7 @@ import torch
 
 from ulmfit.errors import UlmfitError
 from ulmfit.hub.atomic import atomic_write, atomic_write_text
+from ulmfit.hub.safe_load import safe_torch_load
 from ulmfit.version import __version__
 
 __all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_sizes", "require", "verify_manifest", "write_manifest",
@@ -98,10 +99,7 @@ def load_state(folder: Path) -> dict[str, torch.Tensor]:
     path = Path(folder) / "model.pt"
     if not path.is_file():
         raise ModelFolderError(f"{path} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for corrupt or unsafe files
-        raise ModelFolderError(f"cannot read {path} as a state_dict ({type(err).__name__}: {err})") from err
+    state = safe_torch_load(path, error=ModelFolderError)
     if not isinstance(state, dict):
         raise ModelFolderError(f"{path} does not hold a state_dict (found {type(state).__name__})")
     bad = _nonfinite_keys(state)

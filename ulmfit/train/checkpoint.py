@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ulmfit.hub.atomic import atomic_write
+from ulmfit.hub.safe_load import safe_torch_load
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -37,10 +38,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear message
-        raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {e}") from e
+    ckpt = safe_torch_load(path, map_location=map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a training checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     return ckpt
