@@ -65,27 +65,26 @@ class ClassifierConfig:
     """Classifier training settings (ULMFiT stage 3). ``None`` means "chosen from the data size"."""
 
     lr: float = 2e-2                     # head-only stage; later stages use lr * stage_lr_mults
-    # top-group lr multiplier per stage; None: from the data size (see _auto_stage_lr_mults)
-    stage_lr_mults: tuple[float, ...] | None = None
-    stage_epochs: tuple[int, ...] | None = None    # epochs per stage: head, -2, -3, all (tutorial 1,1,1,2)
+    stage_lr_mults: tuple[float, ...] | None = None  # top-group lr multiplier per stage; None: by data size
+    stage_epochs: tuple[int, ...] | None = None    # epochs per stage: head, -2, -3, all; None: by data size
     lr_decay: float = 2.6                # each lower layer group: lr / 2.6
-    schedule: str = "one_cycle"          # or "stlr"
-    bs: int | None = None                # None: 64 (32 for small data sets)
-    bptt: int = 72
+    schedule: str = "one_cycle"          # one_cycle, or stlr (slanted triangular)
+    bs: int | None = None                # rows per batch; None: 64 (32 for small data sets)
+    bptt: int = 72                       # tokens per chunk the encoder reads at a time
     max_len: int = 72 * 20               # pooling sees the last max_len tokens (fastai: 1440)
-    drop_mult: float = 0.5               # fastai text_classifier_learner default
-    wd: float = 0.1
-    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
-    ar_alpha: float = 2.0
-    tar_beta: float = 1.0
-    multi_label: bool = False
+    drop_mult: float = 0.5               # scales every dropout (fastai text_classifier_learner default)
+    wd: float = 0.1                      # decoupled weight decay
+    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)  # Adam beta1 cycle (start, middle, end)
+    ar_alpha: float = 2.0                # activation regularization (AR) weight
+    tar_beta: float = 1.0                # temporal activation regularization (TAR) weight
+    multi_label: bool = False            # several labels per text (sigmoid outputs)
     threshold: float = 0.5               # multi-label decision threshold (per label after tuning)
     tune_thresholds: bool = True         # multi-label: pick per-label thresholds on the validation set
     valid_pct: float = 0.1               # hold-out of the training data when no validation set is given
     keep_best: bool = False              # last stage: restore the weights of its best validation epoch
-    precision: str = "fp32"
-    clip: float | None = None
-    seed: int = 42
+    precision: str = "fp32"              # fp32, bf16 (CPU or GPU), fp16 (GPU, dynamic loss scaling)
+    clip: float | None = None            # max gradient norm; None: no clipping
+    seed: int = 42                       # seeds everything before the classifier is built
 
     def __post_init__(self) -> None:
         def ints(v) -> bool:

@@ -14,6 +14,7 @@ import math
 import sys
 from pathlib import Path
 
+from ulmfit.cli_config import add_config_options, config_overrides
 from ulmfit.cli_errors import run_command
 from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
@@ -21,21 +22,19 @@ from ulmfit.evaluation import format_metrics
 __all__ = ["main", "build_parser", "dumps_json", "format_metrics"]
 
 
-def _add_precision(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"],
-                   help="mixed precision through torch.amp (default fp32)")
-
-
 def _add_training_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by finetune-lm and train-classifier."""
-    from ulmfit.language_model import SCHEDULES
-
-    p.add_argument("--schedule", default="one_cycle", choices=SCHEDULES)
-    p.add_argument("--run-dir", type=Path, default=None)
-    p.add_argument("--quiet", action="store_true")
-    _add_seed(p)
+    """Options shared by finetune-lm and train-classifier that are not training settings."""
+    p.add_argument("--run-dir", type=Path, default=None, help="metrics.csv and checkpoints go here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     _add_source_options(p)
-    _add_precision(p)
+
+
+def _config_options(p: argparse.ArgumentParser, cls: type, **kwargs) -> None:
+    from ulmfit.language_model import SCHEDULES
+    from ulmfit.train.precision import PRECISIONS
+
+    choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "vocab": ("extend", "keep", "target")}
+    add_config_options(p, cls, choices=choices, **kwargs)
 
 
 def _add_seed(p: argparse.ArgumentParser) -> None:
@@ -51,7 +50,9 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ulmfit.language_model import LMFineTuneConfig
+    from ulmfit.classifier import ClassifierConfig
+    from ulmfit.language_model import LMFineTuneConfig, LMPretrainConfig
+    from ulmfit.models import AWDLSTMConfig
 
     parser = argparse.ArgumentParser(prog="ulmfit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -78,58 +79,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="corpus: folder of .txt files, a text file, or any source")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--run-dir", type=Path, default=None, help="metrics.csv and checkpoints (default OUT/run)")
-    p.add_argument("--tokenizer", default="spacy", choices=["spacy", "sentencepiece"])
-    p.add_argument("--lang", default="en")
-    p.add_argument("--sp-vocab-size", type=int, default=30000, help="SentencePiece vocabulary size")
-    p.add_argument("--emb-sz", type=int, default=400)
-    p.add_argument("--n-hid", type=int, default=1152)
-    p.add_argument("--n-layers", type=int, default=3)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=5e-3)
-    p.add_argument("--bs", type=int, default=64)
-    p.add_argument("--bptt", type=int, default=72)
-    p.add_argument("--max-vocab", type=int, default=60000)
-    p.add_argument("--min-freq", type=int, default=3)
-    p.add_argument("--valid-pct", type=float, default=0.05)
-    p.add_argument("--drop-mult", type=float, default=1.0)
-    p.add_argument("--wd", type=float, default=0.1)
-    p.add_argument("--clip", type=float, default=None)
-    _add_seed(p)
+    p.add_argument("--tokenizer", default="spacy", choices=["spacy", "sentencepiece"],
+                   help="spacy (fastai's rules) or sentencepiece (trained on the corpus) (default: spacy)")
+    p.add_argument("--lang", default="en", help="tokenizer language (default: en)")
+    p.add_argument("--sp-vocab-size", type=int, default=30000, help="SentencePiece vocabulary size (default: 30000)")
+    _config_options(p, AWDLSTMConfig, only=("emb_sz", "n_hid", "n_layers"))
+    _config_options(p, LMPretrainConfig)
     p.add_argument("--checkpoint-every", type=int, default=500,
-                   help="write RUN_DIR/checkpoint.pt every N steps and at each epoch end (default 500)")
-    p.add_argument("--backwards", action="store_true", help="train on reversed text (for fwd+bwd ensembles)")
+                   help="write RUN_DIR/checkpoint.pt every N steps and at each epoch end (default: 500)")
     p.add_argument("--half", action="store_true", help="store the weights as fp16 (half the size)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from")
     p.add_argument("--n-workers", type=int, default=None, help="tokenizer processes (default: all cores)")
-    p.add_argument("--quiet", action="store_true")
-    _add_precision(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
 
     p = sub.add_parser("finetune-lm", help="fine-tune a pretrained LM on a target corpus (ULMFiT stage 2)")
     p.add_argument("--lm", default=None, help="registry name or folder (default: the shipped English LM)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--epochs", type=int, default=None, help="unfrozen epochs (default: by corpus size)")
-    ft = LMFineTuneConfig()  # options left out take its values
-    p.add_argument("--frozen-epochs", type=int, default=None, help=f"default: {ft.frozen_epochs}")
-    p.add_argument("--lr", type=float, default=None, help=f"unfrozen max lr (default: {ft.lr:g})")
-    p.add_argument("--bs", type=int, default=None)
-    p.add_argument("--drop-mult", type=float, default=None, help=f"default: {ft.drop_mult:g}")
+    p.add_argument("--data", required=True, help="a data source: its train (and unsup) texts")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    _config_options(p, LMFineTuneConfig)
     _add_training_options(p)
 
     p = sub.add_parser("train-classifier", help="train a ULMFiT classifier (ULMFiT stage 3)")
     p.add_argument("--lm", default=None, help="fine-tuned LM folder or registry name (default: shipped LM)")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data", required=True, help="a labelled data source (its train split)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--valid-split", default=None,
                    help="a labelled split of --data to validate on, e.g. valid (default: a seeded 10%% hold-out "
                         "of the training split; the test split is never used unless named here)")
-    p.add_argument("--keep-best", action="store_true",
-                   help="restore the weights of the last stage's best validation epoch")
-    p.add_argument("--multi-label", action="store_true")
-    p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--stage-epochs", default=None, help="comma-separated epochs per stage, e.g. 1,1,1,2")
-    p.add_argument("--bs", type=int, default=None)
-    p.add_argument("--drop-mult", type=float, default=None)
+    _config_options(p, ClassifierConfig)
     _add_training_options(p)
 
     p = sub.add_parser("predict", help="classify texts given as arguments, in a file (one per line), or on stdin")
@@ -188,6 +165,8 @@ def _cmd_pretrain(args) -> None:
     from ulmfit.models import AWDLSTMConfig
     from ulmfit.text import SentencePieceTokenizer, Tokenizer
 
+    arch = AWDLSTMConfig(**config_overrides(args, AWDLSTMConfig))  # bad values fail before any work
+    config = LMPretrainConfig(**config_overrides(args, LMPretrainConfig))
     texts = _corpus_texts(args.data)
     print(f"corpus {args.data}: {len(texts)} documents", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -195,10 +174,6 @@ def _cmd_pretrain(args) -> None:
         tokenizer = SentencePieceTokenizer.train(texts, vocab_size=args.sp_vocab_size, out_dir=args.out, lang=args.lang)
     else:
         tokenizer = Tokenizer(lang=args.lang)
-    arch = AWDLSTMConfig(emb_sz=args.emb_sz, n_hid=args.n_hid, n_layers=args.n_layers)
-    config = LMPretrainConfig(epochs=args.epochs, lr=args.lr, bs=args.bs, bptt=args.bptt, max_vocab=args.max_vocab,
-                              min_freq=args.min_freq, valid_pct=args.valid_pct, wd=args.wd, drop_mult=args.drop_mult,
-                              precision=args.precision, clip=args.clip, seed=args.seed, backwards=args.backwards)
     run_dir = args.run_dir or args.out / "run"
     lm = LanguageModel.pretrain(texts, tokenizer=tokenizer, arch=arch, config=config, path=run_dir,
                                 progress=not args.quiet, resume=args.resume, n_workers=args.n_workers,
@@ -214,14 +189,12 @@ def _cmd_pretrain(args) -> None:
 
 def _cmd_finetune_lm(args) -> None:
     from ulmfit.hub.registry import DEFAULT
-    from ulmfit.language_model import LanguageModel
+    from ulmfit.language_model import LanguageModel, LMFineTuneConfig
 
     lm = LanguageModel.from_pretrained(args.lm or DEFAULT)
     texts = _corpus_texts(args.data, **_source_kwargs(args))
-    given = {"epochs": args.epochs, "frozen_epochs": args.frozen_epochs, "lr": args.lr, "bs": args.bs,
-             "drop_mult": args.drop_mult}
-    metrics = lm.fine_tune(texts, schedule=args.schedule, precision=args.precision, path=args.run_dir,
-                           progress=not args.quiet, seed=args.seed, **{k: v for k, v in given.items() if v is not None})
+    metrics = lm.fine_tune(texts, path=args.run_dir, progress=not args.quiet,
+                           **config_overrides(args, LMFineTuneConfig))
     from ulmfit.train.distributed import is_main_process
 
     if is_main_process():
@@ -245,15 +218,11 @@ def _train_valid(data: str, valid_split: str | None, **kwargs):
 
 
 def _cmd_train_classifier(args) -> None:
-    from ulmfit.classifier import TextClassifier
+    from ulmfit.classifier import ClassifierConfig, TextClassifier
 
     _, train, valid = _train_valid(args.data, args.valid_split, **_source_kwargs(args))
-    overrides = {k: v for k, v in {"lr": args.lr, "bs": args.bs, "drop_mult": args.drop_mult}.items() if v is not None}
-    if args.stage_epochs:
-        overrides["stage_epochs"] = tuple(int(e) for e in args.stage_epochs.split(","))
-    clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, multi_label=args.multi_label,
-                               schedule=args.schedule, precision=args.precision, path=args.run_dir,
-                               progress=not args.quiet, seed=args.seed, keep_best=args.keep_best, **overrides)
+    clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
+                               progress=not args.quiet, **config_overrides(args, ClassifierConfig))
     clf.save(args.out)
     record = clf.meta["history"][-1]
     if record["valid"]:

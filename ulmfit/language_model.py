@@ -57,23 +57,23 @@ class LMFineTuneConfig:
     """ULMFiT stage 2 (LM fine-tuning) settings. ``None`` means "chosen from the corpus size"."""
 
     frozen_epochs: int = 1            # epochs with only the embeddings / decoder trainable (fastai: 1)
-    frozen_lr: float = 2e-2           # fastbook: fit_one_cycle(1, 2e-2)
+    frozen_lr: float = 2e-2           # max lr of the frozen epochs (fastbook: fit_one_cycle(1, 2e-2))
     epochs: int | None = None         # unfrozen epochs; None: from corpus size (fastai's IMDb recipe: 10)
     lr: float = 2e-3                  # unfrozen max lr (fastbook 2e-3), one-cycle
     lr_decay: float = 2.6             # discriminative lrs: each lower layer group gets lr / 2.6 (1: none)
-    bs: int | None = None             # None: 64, fewer rows for small corpora so an epoch has enough steps
-    bptt: int = 72
-    drop_mult: float = 0.3            # fastai tutorial and fastbook LM fine-tuning (learner default: 1.0)
-    wd: float = 0.1                   # fastai tutorial LM wd
-    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
-    schedule: str = "one_cycle"       # or "stlr" (ULMFiT paper: cut_frac 0.1, ratio 32)
-    vocab: str = "extend"             # "extend": keep the LM's vocab, add new frequent tokens; "keep"; "target"
-    min_freq: int = 3
-    max_vocab: int = 60000
-    valid_pct: float = 0.1
-    precision: str = "fp32"
-    clip: float | None = None
-    seed: int = 42
+    bs: int | None = None             # rows per batch; None: 64, fewer for small corpora (enough steps/epoch)
+    bptt: int = 72                    # tokens per row and step (truncated backpropagation through time)
+    drop_mult: float = 0.3            # scales every dropout (fastai tutorial; learner default 1.0)
+    wd: float = 0.1                   # decoupled weight decay (fastai tutorial LM wd)
+    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)  # Adam beta1 cycle of one-cycle (start, middle, end)
+    schedule: str = "one_cycle"       # one_cycle, or stlr (ULMFiT paper: cut_frac 0.1, ratio 32)
+    vocab: str = "extend"             # extend: keep the LM's vocab, add new frequent tokens; keep; target
+    min_freq: int = 3                 # new tokens need this many occurrences
+    max_vocab: int = 60000            # vocabulary size cap
+    valid_pct: float = 0.1            # seeded hold-out of the texts for validation perplexity
+    precision: str = "fp32"           # fp32, bf16 (CPU or GPU), fp16 (GPU, dynamic loss scaling)
+    clip: float | None = None         # max gradient norm; None: no clipping
+    seed: int = 42                    # seeds everything before the model is rebuilt
 
     def __post_init__(self) -> None:
         check_config(self, {
@@ -88,20 +88,20 @@ class LMFineTuneConfig:
 class LMPretrainConfig:
     """Pretraining from scratch (``ulmfit pretrain``)."""
 
-    epochs: int = 3
-    lr: float = 5e-3
-    bs: int = 64
-    bptt: int = 72
-    max_vocab: int = 60000
-    min_freq: int = 3
-    valid_pct: float = 0.05
-    wd: float = 0.1
-    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)
-    drop_mult: float = 1.0
-    precision: str = "fp32"
-    clip: float | None = None
-    seed: int = 42
-    backwards: bool = False
+    epochs: int = 3                   # one-cycle epochs
+    lr: float = 5e-3                  # max lr
+    bs: int = 64                      # rows per batch
+    bptt: int = 72                    # tokens per row and step
+    max_vocab: int = 60000            # vocabulary size cap
+    min_freq: int = 3                 # a token needs this many occurrences to enter the vocabulary
+    valid_pct: float = 0.05           # seeded hold-out of the documents for validation perplexity
+    wd: float = 0.1                   # decoupled weight decay
+    moms: tuple[float, float, float] = (0.8, 0.7, 0.8)  # Adam beta1 cycle (start, middle, end)
+    drop_mult: float = 1.0            # scales every dropout of the LM preset
+    precision: str = "fp32"           # fp32, bf16 (CPU or GPU), fp16 (GPU, dynamic loss scaling)
+    clip: float | None = None         # max gradient norm; None: no clipping
+    seed: int = 42                    # seeds everything before the model is built
+    backwards: bool = False           # train on reversed text (the bwd half of a fwd + bwd ensemble)
 
     def __post_init__(self) -> None:
         check_config(self, {

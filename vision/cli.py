@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU speed-up)")
     t.add_argument("--out", default=None, help="model folder to write (model.pt + config.json + metrics.csv)")
     t.add_argument("--wd", type=float, default=1e-2, help="weight decay (default 1e-2)")
-    t.add_argument("--workers", type=int, default=None, help="DataLoader worker processes (default: up to 8)")
+    t.add_argument("--n-workers", "--workers", dest="workers", type=int, default=None,
+                   help="DataLoader worker processes (default: up to 8)")
     t.add_argument("--seed", type=int, default=42,
                    help="seeds everything before the model is built: same seed, data and threads -> same model "
                         "(default 42)")
@@ -47,9 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torchvision weights for a resnet* arch, e.g. IMAGENET1K_V1 (downloads; fine-tunes)")
     t.add_argument("--pretrained", default=None,
                    help="a model folder saved by this command: reuse its body with a new head (fine-tunes)")
-    t.add_argument("--freeze-epochs", type=int, default=1, help="head-only epochs when fine-tuning (default 1)")
+    t.add_argument("--frozen-epochs", "--freeze-epochs", dest="freeze_epochs", type=int, default=1,
+                   help="head-only epochs when fine-tuning (default 1)")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    t.add_argument("--no-progress", action="store_true", help="no progress bars / per-epoch lines")
+    t.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
+                   help="no progress bars / per-epoch lines")
 
     pr = sub.add_parser("predict", help="classify image files with a saved model folder")
     pr.add_argument("model_dir", help="a folder written by `ulmfit-vision train --out`")

@@ -150,3 +150,33 @@ def test_fp16_without_a_gpu_fails_in_one_line_before_any_work(tiny_lm_dir, label
         err = capsys.readouterr().err
         assert "error: precision='fp16' needs a CUDA GPU" in err and "'bf16'" in err and err.count("\n") == 1
     assert not (tmp_path / "m").exists()
+
+
+def test_training_options_come_from_the_configs_with_help_and_defaults(capsys):
+    import dataclasses
+
+    from ulmfit.classifier import ClassifierConfig
+    from ulmfit.cli import build_parser
+    from ulmfit.language_model import LMFineTuneConfig, LMPretrainConfig
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    for command, cls in (("pretrain", LMPretrainConfig), ("finetune-lm", LMFineTuneConfig),
+                         ("train-classifier", ClassifierConfig)):
+        actions = {a.dest: a for a in sub[command]._actions}
+        for f in dataclasses.fields(cls):
+            assert f.name in actions, (command, f.name)
+            assert actions[f.name].default is None  # left out -> the config's own default
+            assert "default: " in actions[f.name].help, (command, f.name)
+        assert all(a.help for a in sub[command]._actions), command
+
+
+def test_a_bad_option_value_names_the_option(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train-classifier", "--data", "x", "--out", "y", "--stage-epochs", "a,b"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --stage-epochs: invalid value 'a,b': expected comma-separated ints, e.g. 1,1,1,2" in err
+    with pytest.raises(SystemExit):
+        main(["finetune-lm", "--data", "x", "--out", "y", "--vocab", "Extend"])
+    assert "argument --vocab: invalid choice: 'Extend'" in capsys.readouterr().err
