@@ -107,12 +107,7 @@ def test_spacy_one_million_characters(tok, batch_tok):
 
 
 # ---------------------------------------------------------------------------------------------- sentencepiece
-SP_CORPUS = [
-    "This is a small test corpus. It has SOME words!!!",
-    "Another line, with more words &amp; stuff.",
-    "The movie was GREAT, the acting superb; I loved it.",
-    "Worst film ever... I want my money back!",
-] * 10
+from tests.ulmfit.text.test_sentencepiece import CORPUS as SP_CORPUS  # noqa: E402 - the same tiny corpus
 
 
 @pytest.fixture(scope="module")
