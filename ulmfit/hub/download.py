@@ -17,15 +17,22 @@ import posixpath
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 from pathlib import Path
 
 from ulmfit.errors import DownloadError
 from ulmfit.hub.archive import archive_stem, extract, extract_once, is_extracted
 from ulmfit.hub.cache import cache_root
 
-__all__ = ["DownloadError", "cache_dir", "download", "extract", "fetch", "sha256_file", "archive_stem"]
+__all__ = ["DownloadError", "UnverifiedDownloadWarning", "cache_dir", "download", "extract", "fetch", "sha256_file",
+           "archive_stem"]
 
 _CHUNK = 1 << 20
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """A file is downloaded without a known checksum (the built-in datasets and fastai's WT103 models have
+    none published): it cannot be checked against tampering in transit or on the server."""
 
 
 def cache_dir() -> Path:
@@ -99,6 +106,9 @@ def download(
         _verify(dest, url, sha256, size)
         return dest
     dest_dir.mkdir(parents=True, exist_ok=True)
+    if sha256 is None:
+        warnings.warn(f"{url}: no sha256 is known for this file, so it is used unverified"
+                      + ("" if size is not None else " (not even its size)"), UnverifiedDownloadWarning, stacklevel=2)
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.is_file() else 0
     if size is not None and offset > size:

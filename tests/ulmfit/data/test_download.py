@@ -178,3 +178,16 @@ def test_extract_refuses_escaping_zip_members(tmp_path):
         zf.writestr(info, "../../etc/passwd")
     with pytest.raises(DownloadError, match="symlink"):
         extract(archive, tmp_path / "out2")
+
+
+def test_a_download_without_a_known_checksum_says_so(server, tmp_path):
+    import warnings
+
+    from ulmfit.hub.download import UnverifiedDownloadWarning
+
+    server.files["u.txt"] = b"payload"
+    with pytest.warns(UnverifiedDownloadWarning, match="no sha256 is known .*unverified"):
+        download(f"{server.url}/u.txt", dest_dir=tmp_path / "a", progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnverifiedDownloadWarning)  # a pinned checksum: no warning
+        download(f"{server.url}/u.txt", dest_dir=tmp_path / "b", progress=False, sha256=_sha(b"payload"))
