@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import inspect
 import re
+import types
 import typing
 from typing import Any
 
@@ -44,7 +45,7 @@ def _tuple_of(kind: type, name: str):
 def _base(annotation: Any) -> Any:
     """``int | None`` -> int; other annotations unchanged."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and args:
         return args[0]
     return annotation
 

@@ -22,14 +22,13 @@ __all__ = ["ARCHIVE_SUFFIXES", "MAX_BYTES", "MAX_MEMBERS", "MAX_RATIO", "archive
            "extract_once", "is_extracted"]
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
-_ARCHIVE_SUFFIXES = ARCHIVE_SUFFIXES
 _MARKER = ".ulmfit_extracted"
 
 
 def archive_stem(path: str | Path) -> str:
     """``aclImdb_v1.tar.gz`` -> ``aclImdb_v1``: the name without its archive suffix."""
     name = Path(path).name
-    for suffix in _ARCHIVE_SUFFIXES:
+    for suffix in ARCHIVE_SUFFIXES:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(name).stem
@@ -164,7 +163,7 @@ def extract(archive: str | Path, dest: str | Path, *, max_bytes: int | None = No
             zf.extractall(dest)
         _check_extracted(archive, dest)
         return dest
-    if name.endswith(_ARCHIVE_SUFFIXES):
+    if name.endswith(ARCHIVE_SUFFIXES):
         try:
             tf = tarfile.open(archive)
         except tarfile.TarError as e:
@@ -178,7 +177,7 @@ def extract(archive: str | Path, dest: str | Path, *, max_bytes: int | None = No
         _check_extracted(archive, dest)
         return dest
     raise DownloadError(
-        f"cannot extract {archive}: unknown archive type; accepted: {', '.join(_ARCHIVE_SUFFIXES)}"
+        f"cannot extract {archive}: unknown archive type; accepted: {', '.join(ARCHIVE_SUFFIXES)}"
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "publish_dir", "remove_orphans"]
+__all__ = ["atomic_write", "atomic_write_text", "publish_dir", "remove_orphans"]
 
 
 def _umask_mode(mode: int) -> int:
@@ -56,10 +56,6 @@ def atomic_write(path: str | os.PathLike, writer: Callable[[BinaryIO], None], *,
         raise
     _fsync_dir(path.parent)
     return path
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, **kwargs) -> Path:
-    return atomic_write(path, lambda f: f.write(data), **kwargs)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8", **kwargs) -> Path:

@@ -19,7 +19,8 @@ from ulmfit.hub.atomic import atomic_write, atomic_write_text
 from ulmfit.hub.safe_load import safe_torch_load
 from ulmfit.version import __version__
 
-__all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_sizes", "require", "verify_manifest", "write_manifest",
+__all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_sizes", "nonfinite_keys", "require", "verify_manifest",
+           "write_manifest",
            "FORMAT_VERSION",
            "ModelFolderError", "read_config", "write_config", "save_state", "load_state",
            "write_json", "read_json"]
@@ -75,7 +76,8 @@ def read_config(folder: Path, kind: str) -> dict[str, Any]:
     return config
 
 
-def _nonfinite_keys(state: dict[str, torch.Tensor]) -> list[str]:
+def nonfinite_keys(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating tensors in ``state`` that hold NaN or inf."""
     return [k for k, v in state.items()
             if isinstance(v, torch.Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
@@ -85,7 +87,7 @@ def save_state(folder: Path, state: dict[str, torch.Tensor], half: bool = False)
     Weights with NaN/inf are refused (a diverged run is never saved as a model)."""
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    bad = _nonfinite_keys(state)
+    bad = nonfinite_keys(state)
     if bad:
         raise ModelFolderError(f"refusing to write {Path(folder) / 'model.pt'}: {len(bad)} tensor(s) hold NaN/inf "
                                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); training diverged"
@@ -102,7 +104,7 @@ def load_state(folder: Path) -> dict[str, torch.Tensor]:
     state = safe_torch_load(path, error=ModelFolderError)
     if not isinstance(state, dict):
         raise ModelFolderError(f"{path} does not hold a state_dict (found {type(state).__name__})")
-    bad = _nonfinite_keys(state)
+    bad = nonfinite_keys(state)
     if bad:
         raise ModelFolderError(f"{path}: {len(bad)} tensor(s) hold NaN/inf ({', '.join(bad[:3])}"
                                f"{', ...' if len(bad) > 3 else ''}); the weights are broken")

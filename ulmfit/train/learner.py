@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from ulmfit.errors import TrainingDivergedError
+from ulmfit.hub.model_folder import nonfinite_keys
 from ulmfit.train import schedules
 from ulmfit.train.callbacks import Callback, MetricsLogger, ProgressCallback
 from ulmfit.train.checkpoint import (
@@ -99,12 +100,6 @@ def _encode_lr(lr):
 def _recurrent_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """Submodules that carry state from one batch to the next (``get_recurrent_state``)."""
     return [(n, m) for n, m in model.named_modules() if callable(getattr(m, "get_recurrent_state", None))]
-
-
-def _all_finite(tensors) -> bool:
-    """True when every floating tensor is free of NaN/inf (one host sync)."""
-    flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point()]
-    return bool(torch.stack(flags).all()) if flags else True
 
 
 def _loader_generators(dl) -> list[torch.Generator]:
@@ -612,7 +607,7 @@ class Learner:
         if not self.is_main:
             return None
         model_state = self.model.state_dict()
-        if not _all_finite(model_state.values()):
+        if nonfinite_keys(model_state):
             warnings.warn(
                 f"not writing checkpoint {path}: the model's weights contain NaN/inf "
                 f"(last good checkpoint: {self.last_checkpoint or 'none'})",
