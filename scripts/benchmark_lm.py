@@ -30,7 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CONFIGS = {"small": dict(emb_sz=200, n_hid=600, n_layers=3), "default": dict(emb_sz=400, n_hid=1152, n_layers=3)}
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ulmfit.models import LMLoss  # noqa: E402
+from ulmfit.models.sampled_softmax import unigram_proposal  # noqa: E402
+
+CONFIGS = {"small": dict(emb_sz=200, n_hid=600, n_layers=3), "shipped": dict(emb_sz=200, n_hid=512, n_layers=3),
+           "default": dict(emb_sz=400, n_hid=1152, n_layers=3)}
 
 
 class PlainLSTMLM(nn.Module):
@@ -62,10 +67,12 @@ class PlainLSTMLM(nn.Module):
 def build(model: str, vocab: int, size: dict) -> nn.Module:
     if model == "plain":
         return PlainLSTMLM(vocab, **size)
-    if model == "ours":
+    if model in ("ours", "ours-full", "ours-sampled"):
         from ulmfit.models import AWDLSTMConfig, build_language_model
 
-        return build_language_model(vocab, AWDLSTMConfig(**size))
+        lm = build_language_model(vocab, AWDLSTMConfig(**size))
+        lm.chunked_softmax = model != "ours-full"  # what ulmfit.LanguageModel trains with
+        return lm
     if model == "fastai":  # only inside the fastai worker subprocess
         from fastai.text.all import AWD_LSTM, awd_lstm_lm_config, get_language_model
 
@@ -91,7 +98,15 @@ class Runner:
         torch.manual_seed(0)
         self.args, self.mode, self.device, self.precision = args, mode, args.device, precision
         self.model = build(model_name, args.vocab, size).to(self.device)
-        self.batches = [torch.randint(0, args.vocab, (args.bs, args.bptt + 1), device=self.device) for _ in range(4)]
+        # token ids with a Zipf distribution (p(rank k) ~ 1 / (k + 1)), as in text: what a sampled softmax sees
+        zipf = 1.0 / torch.arange(1, args.vocab + 1, dtype=torch.float64)
+        gen = torch.Generator().manual_seed(0)
+        self.batches = [torch.multinomial(zipf, args.bs * (args.bptt + 1), replacement=True, generator=gen)
+                        .view(args.bs, args.bptt + 1).to(self.device) for _ in range(4)]
+        proposal = unigram_proposal(torch.bincount(torch.cat([b.flatten() for b in self.batches]).cpu(),
+                                                   minlength=args.vocab))
+        self.loss = LMLoss(self.model, n_samples=args.n_samples, proposal=proposal) if model_name == "ours-sampled" \
+            else LMLoss(self.model) if model_name == "ours" else None
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-4)
         self.scaler = torch.amp.GradScaler(self.device, enabled=precision == "fp16")
         self.model.train(mode != "eval")
@@ -105,6 +120,8 @@ class Runner:
             out = self.model(x)
             if self.mode == "encoder-train":  # no decoder, no softmax: what the recurrent part costs
                 loss = out[1].float().pow(2).mean()
+            elif getattr(self.model, "chunked_softmax", False) and self.mode != "eval":
+                loss = self.loss(out, y)
             else:
                 logits = out[0] if isinstance(out, (tuple, list)) else out
                 loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
@@ -161,10 +178,13 @@ def fastai_subprocess(python: str, config: str, args: argparse.Namespace, mode: 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=[*CONFIGS, "all"], default="all")
-    p.add_argument("--models", default="ours,plain", help="comma list of: ours, plain")
+    p.add_argument("--models", default="ours,plain",
+                   help="comma list of: ours (chunked softmax), ours-sampled (sampled softmax, the pretraining "
+                        "default), ours-full (the plain tied softmax), plain")
     p.add_argument("--modes", default="train,eval", help="comma list of: train, eval")
     p.add_argument("--vocab", type=int, default=20000)
     p.add_argument("--bs", type=int, default=64)
+    p.add_argument("--n-samples", type=int, default=1024, help="draws of ours-sampled's sampled softmax")
     p.add_argument("--bptt", type=int, default=70)
     p.add_argument("--steps", type=int, default=4, help="timed batches per round")
     p.add_argument("--rounds", type=int, default=3, help="rounds (models interleaved); the best is reported")

@@ -31,9 +31,12 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
 
 def _config_options(p: argparse.ArgumentParser, cls: type, **kwargs) -> None:
     from ulmfit.language_model import SCHEDULES
-    from ulmfit.train.precision import PRECISIONS
+    from ulmfit.train.precision import AUTO, PRECISIONS
 
-    choices = {"schedule": SCHEDULES, "precision": PRECISIONS, "vocab": ("extend", "keep", "target")}
+    fields = getattr(cls, "__dataclass_fields__", {})
+    precisions = (AUTO, *PRECISIONS) if "precision" in fields and fields["precision"].default == AUTO else PRECISIONS
+    choices = {"schedule": SCHEDULES, "precision": precisions, "vocab": ("extend", "keep", "target"),
+               "softmax": ("sampled", "full")}
     add_config_options(p, cls, choices=choices, **kwargs)
 
 

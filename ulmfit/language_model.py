@@ -45,7 +45,7 @@ from ulmfit.hub.model_folder import (
     write_manifest,
 )
 from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, workers_for
-from ulmfit.train.precision import PRECISIONS, check_precision
+from ulmfit.train.precision import AUTO, PRECISIONS, check_precision, resolve_precision
 
 __all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
 
@@ -98,17 +98,20 @@ class LMPretrainConfig:
     wd: float = 0.1                   # decoupled weight decay
     moms: tuple[float, float, float] = (0.8, 0.7, 0.8)  # Adam beta1 cycle (start, middle, end)
     drop_mult: float = 1.0            # scales every dropout of the LM preset
-    precision: str = "fp32"           # fp32, bf16 (CPU or GPU), fp16 (GPU, dynamic loss scaling)
+    precision: str = "auto"           # auto (bf16 on GPUs and AMX CPUs, else fp32/fp16), fp32, bf16, fp16 (GPU)
     clip: float | None = None         # max gradient norm; None: no clipping
     seed: int = 42                    # seeds everything before the model is built
     backwards: bool = False           # train on reversed text (the bwd half of a fwd + bwd ensemble)
+    softmax: str = "sampled"          # training loss: sampled (batch targets + drawn words; ~2x faster) or full
+    n_samples: int = 1024             # words drawn per step for the sampled softmax (validation is always full)
 
     def __post_init__(self) -> None:
         check_config(self, {
+            "softmax": one_of("sampled", "full"), "n_samples": INT_GE1,
             "epochs": INT_GE1, "lr": POSITIVE, "bs": INT_GE1, "bptt": INT_GE1, "max_vocab": INT_GE1,
             "min_freq": INT_GE1, "valid_pct": FRACTION, "wd": NON_NEGATIVE, "moms": MOMS,
-            "drop_mult": NON_NEGATIVE, "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED,
-            "backwards": one_of(True, False)})
+            "drop_mult": NON_NEGATIVE, "precision": one_of(AUTO, *PRECISIONS), "clip": optional(POSITIVE),
+            "seed": SEED, "backwards": one_of(True, False)})
 
 
 def _auto_epochs(n_tokens: int) -> int:
@@ -258,9 +261,10 @@ class LanguageModel(SavedModel):
 
     # ------------------------------------------------------------------ training
     def _learner(self, train_ids, valid_ids, bs: int, bptt: int, *, wd, moms, precision, clip, seed, path,
-                 progress, callbacks=()):
+                 progress, callbacks=(), n_samples: int | None = None):
         from ulmfit.data import LMLoader
-        from ulmfit.models import lm_loss
+        from ulmfit.models import LMLoss
+        from ulmfit.models.sampled_softmax import unigram_proposal
         from ulmfit.train import Learner, RNNRegularizer, accuracy, perplexity
         from ulmfit.train.distributed import setup_distributed
 
@@ -270,7 +274,14 @@ class LanguageModel(SavedModel):
         if valid_ids:
             valid_dl = LMLoader(valid_ids, bs=min(bs, _max_rows(valid_ids, bptt)), bptt=bptt,
                                 vocab_size=len(self.vocab))
-        return Learner(self.model, train_dl, valid_dl, loss_func=lm_loss, metrics=[accuracy, perplexity], wd=wd,
+        self.model.chunked_softmax = True  # no (B, T, V) logits in training steps; LMLoss applies the decoder
+        proposal = None
+        if n_samples is not None:  # sampled softmax: negatives drawn by training unigram counts ** 0.75
+            counts = np.bincount(np.concatenate([np.asarray(a, dtype=np.int64) for a in train_ids]),
+                                 minlength=len(self.vocab))
+            proposal = unigram_proposal(torch.from_numpy(counts))
+        loss = LMLoss(self.model, n_samples=n_samples, proposal=proposal)
+        return Learner(self.model, train_dl, valid_dl, loss_func=loss, metrics=[accuracy, perplexity], wd=wd,
                        moms=moms, precision=precision, clip=clip, path=path, progress=progress, seed=seed,
                        callbacks=[RNNRegularizer(alpha=2.0, beta=1.0), *callbacks])
 
@@ -345,7 +356,8 @@ class LanguageModel(SavedModel):
         from ulmfit.train import seed_everything
 
         config = config or LMPretrainConfig()
-        check_precision(config.precision)  # before tokenizing: fp16 without a GPU fails now, in one line
+        precision = resolve_precision(config.precision)
+        check_precision(precision)  # before tokenizing: fp16 without a GPU fails now, in one line
         seed_everything(config.seed)
         tokenizer = tokenizer or Tokenizer()
         texts = list(texts)
@@ -370,8 +382,9 @@ class LanguageModel(SavedModel):
 
         checkpoints = [CheckpointCallback(every_n_steps=checkpoint_every)] if path is not None else []
         learn = lm._learner(train_ids, valid_ids, config.bs, config.bptt, wd=config.wd, moms=config.moms,
-                            precision=config.precision, clip=config.clip, seed=config.seed, path=path,
-                            progress=progress, callbacks=[*checkpoints, *callbacks])
+                            precision=precision, clip=config.clip, seed=config.seed, path=path,
+                            progress=progress, callbacks=[*checkpoints, *callbacks],
+                            n_samples=config.n_samples if config.softmax == "sampled" else None)
         start = time.time()
         learn.fit_one_cycle(config.epochs, config.lr, resume=resume)
         lm.model.eval()
@@ -380,7 +393,8 @@ class LanguageModel(SavedModel):
                                      "valid_tokens": int(sum(len(a) for a in valid_ids)),
                                      "train_documents": len(texts), "valid_documents": len(valid),
                                      "valid_source": valid_source, "skipped_steps": learn.n_skipped,
-                                     "epochs": config.epochs, "seconds": round(time.time() - start, 1),
+                                     "epochs": config.epochs, "precision": precision,
+                                     "seconds": round(time.time() - start, 1),
                                      "config": jsonable(asdict(config)), "metrics": metrics}]})
         return lm
 

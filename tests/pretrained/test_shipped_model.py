@@ -57,7 +57,8 @@ def test_validation_perplexity_matches_the_card(lm, shared_data, tmp_path):
 
     corpus = tmp_path / "corpus"
     subprocess.run([sys.executable, str(REPO / "scripts" / "prepare_pretraining_corpus.py"), "--nltk",
-                    str(shared_data / "nltk"), "--out", str(corpus)], check=True, capture_output=True)
+                    str(shared_data / "nltk"), "--corpora", "release1", "--out", str(corpus)],
+                   check=True, capture_output=True)
     from ulmfit.cli import _corpus_texts
 
     texts = _corpus_texts(str(corpus))  # the same document list `ulmfit pretrain` split

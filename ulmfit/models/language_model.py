@@ -2,6 +2,10 @@
 
 State-dict keys: ``encoder.*`` (see :mod:`ulmfit.models.awd_lstm`), ``decoder.weight`` (V, E) (the very
 same Parameter as ``encoder.embedding.weight`` when tied) and ``decoder.bias`` (V,).
+
+Training with ``model.chunked_softmax = True`` (what :class:`ulmfit.LanguageModel` does) skips the logits in
+the training forward and lets :class:`LMLoss` compute decoder + cross entropy in row chunks
+(:mod:`ulmfit.models.chunked_softmax`): the same loss and gradients, without the (B, T, V) logits.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ulmfit.models.awd_lstm import AWDLSTM, AWDLSTMConfig
+from ulmfit.models.chunked_softmax import linear_cross_entropy
 from ulmfit.models.locked_dropout import LockedDropout
+from ulmfit.models.sampled_softmax import sampled_cross_entropy
 
-__all__ = ["AWDLSTMLanguageModel", "LinearDecoder", "build_language_model", "lm_loss"]
+__all__ = ["AWDLSTMLanguageModel", "LMLoss", "LinearDecoder", "build_language_model", "lm_loss"]
 
 
 class LinearDecoder(nn.Module):
@@ -38,11 +44,14 @@ class AWDLSTMLanguageModel(nn.Module):
 
     Stateful: the recurrent state is carried (detached) from one call to the next; call :meth:`reset`
     between unrelated streams (the Learner does at the start of each training and validation phase).
+    With ``chunked_softmax`` set, a forward in training mode returns ``(None, raw, dropped)``: the loss
+    (:class:`LMLoss`) applies the decoder itself, chunk by chunk. Eval mode always returns logits.
     """
 
     def __init__(self, vocab_size: int, cfg: AWDLSTMConfig):
         super().__init__()
         self.cfg = cfg
+        self.chunked_softmax = False
         self.encoder = AWDLSTM(vocab_size, cfg)
         self.decoder = LinearDecoder(vocab_size, cfg.emb_sz, cfg.output_p, bias=cfg.out_bias)
         if cfg.tie_weights:
@@ -50,6 +59,8 @@ class AWDLSTMLanguageModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         raw, _ = self.encoder(x)
+        if self.training and self.chunked_softmax:
+            return None, raw, self.decoder.output_dp(raw)
         logits, dropped = self.decoder(raw)
         return logits, raw, dropped
 
@@ -85,3 +96,34 @@ def lm_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"lm_loss expects logits (..., V) matching y (...), got {tuple(logits.shape)} "
                          f"and {tuple(y.shape)}")
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))
+
+
+class LMLoss:
+    """Mean next-token cross entropy of an :class:`AWDLSTMLanguageModel`'s output, for the Learner.
+
+    Called with the whole model output ``(logits, raw, dropped)`` and y (B, T): the logits when the model
+    produced them (eval mode), else the decoder applied here to ``dropped``: the exact softmax in row
+    chunks (:func:`linear_cross_entropy`), or, with ``n_samples``, a sampled softmax over the batch's
+    targets plus ``n_samples`` words drawn from ``proposal`` (:func:`sampled_cross_entropy`; pretraining).
+    """
+
+    takes_output = True  # the Learner passes the model's whole output, not only its first item
+
+    def __init__(self, model: AWDLSTMLanguageModel, *, n_samples: int | None = None,
+                 proposal: torch.Tensor | None = None):
+        if n_samples is not None and (proposal is None or n_samples < 1):
+            raise ValueError("LMLoss(n_samples=...) needs n_samples >= 1 and a proposal (V,) of word weights")
+        self.decoder = model.decoder
+        self.n_samples, self.proposal = n_samples, proposal
+
+    def __call__(self, out: tuple, y: torch.Tensor) -> torch.Tensor:
+        logits, _, dropped = out
+        if logits is not None:
+            return lm_loss(logits, y)
+        if dropped.shape[:-1] != y.shape:
+            raise ValueError(f"LMLoss expects the model output (B, T, E) matching y (B, T), got "
+                             f"{tuple(dropped.shape)} and {tuple(y.shape)}")
+        h, y = dropped.reshape(-1, dropped.shape[-1]), y.reshape(-1)
+        if self.n_samples is None:
+            return linear_cross_entropy(h, self.decoder.weight, self.decoder.bias, y)
+        return sampled_cross_entropy(h, self.decoder.weight, self.decoder.bias, y, self.proposal, self.n_samples)

@@ -4,7 +4,8 @@ freezing, checkpoints/resume, LR finder and DDP.
 One training step (``learn.training`` True)::
 
     xb, yb -> before_batch -> out = model(xb) (autocast) -> pred = out[0] if tuple -> after_pred
-    -> loss = loss_func(pred, yb) -> after_loss -> backward (scaled for fp16) -> before_step
+    -> loss = loss_func(pred, yb) (loss_func(out, yb) for LMLoss) -> after_loss -> backward (scaled for fp16)
+    -> before_step
     -> unscale + clip -> optimizer step (skipped on inf/NaN under fp16) -> after_step -> after_batch
 
 Validation runs the same up to ``after_loss`` under ``torch.no_grad`` and then ``after_batch``.
@@ -125,7 +126,8 @@ class Learner:
             ``reset()`` (called before every training and validation phase).
         train_dl / valid_dl: iterables of ``(x, y)`` with ``__len__``; ``set_epoch(epoch)`` is called
             when present (also on a DataLoader's sampler).
-        loss_func: ``(pred, y) -> scalar``; the default flattens LM logits ``(B, T, V)``.
+        loss_func: ``(pred, y) -> scalar``; the default flattens LM logits ``(B, T, V)``. A loss with a
+            true ``takes_output`` attribute (``ulmfit.models.LMLoss``) gets the model's whole output.
         opt_func: ``(param_groups) -> Optimizer``; default ``optim.adam`` (AdamW, betas (mom, 0.99),
             eps 1e-5), no weight decay on norm-layer params and biases.
         metrics: callables ``(pred, y) -> tensor`` averaged over validation batches (weighted by
@@ -500,9 +502,11 @@ class Learner:
         with self.mp.autocast():
             self.out = self._forward(model, self.xb)
         pred = self.out[0] if isinstance(self.out, (tuple, list)) else self.out
-        self.pred = pred.float() if self.mp.enabled and pred.is_floating_point() else pred
+        self.pred = pred.float() if self.mp.enabled and pred is not None and pred.is_floating_point() else pred
         self._cb("after_pred")
-        self.loss = self.loss_func(self.pred, self.yb)
+        # a loss that computes the predictions itself (LMLoss's chunked softmax) gets the whole output
+        self.loss = self.loss_func(self.out if getattr(self.loss_func, "takes_output", False) else self.pred,
+                                   self.yb)
         self._cb("after_loss")
         if not self.training:
             return

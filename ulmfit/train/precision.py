@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["PRECISIONS", "MixedPrecision", "check_precision"]
+__all__ = ["PRECISIONS", "MixedPrecision", "check_precision", "resolve_precision"]
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+AUTO = "auto"  # a config value resolved by :func:`resolve_precision`
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -29,6 +30,25 @@ def _cpu_has_bf16() -> str:
         return "yes" if any(f() for f in probes) else "no"
     except Exception:  # pragma: no cover - a probe that cannot run says nothing about the CPU
         return "unknown"
+
+
+def resolve_precision(precision: str, device: str | torch.device | None = None) -> str:
+    """``"auto"`` -> the fastest precision that trains well on ``device``; any other value unchanged.
+
+    On a CUDA GPU bf16 when it supports it, else fp16 (with loss scaling). On a CPU bf16 only with AMX
+    tiles: with AVX512-BF16 alone, bf16 matmuls run no faster than fp32 and the casts make a training step
+    slower (measured on this project's 2-core Xeon: 0.80x of fp32 for the LM), so fp32.
+    """
+    if precision != AUTO:
+        return precision
+    dev = _resolve_device(device)
+    if dev.type == "cuda" and torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        return "bf16" if dev.type == "cpu" and amx is not None and amx() else "fp32"
+    except Exception:  # pragma: no cover - a private probe that cannot run says nothing
+        return "fp32"
 
 
 def _resolve_device(device: str | torch.device | None) -> torch.device:

@@ -172,3 +172,15 @@ def test_check_precision_bf16_on_a_gpu_without_it(fake_gpu):
         check_precision("bf16", "cuda")
     check_precision("fp16", "cuda")
     check_precision("bf16", "cpu")  # the CPU runs bf16 whatever the GPU supports
+
+
+def test_auto_precision_resolves_by_hardware(monkeypatch):
+    import torch
+
+    from ulmfit.train.precision import resolve_precision
+
+    assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", "cpu") == "bf16"
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert resolve_precision("auto", "cpu") == "fp32"  # AVX512-BF16 alone: bf16 steps were slower here
