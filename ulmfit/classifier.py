@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ulmfit.config_checks import (
+    DEVICE,
     FRACTION,
     INT_GE0,
     INT_GE1,
@@ -54,10 +55,10 @@ from ulmfit.language_model import (
     check_schedule,
     fit_with_schedule,
 )
-from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files
+from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, write_run_record
 from ulmfit.train.precision import PRECISIONS, check_precision
 
-__all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble"]
+__all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble", "load_classifier"]
 
 
 @dataclass
@@ -67,6 +68,7 @@ class ClassifierConfig:
     lr: float = 2e-2                     # head-only stage; later stages use lr * stage_lr_mults
     stage_lr_mults: tuple[float, ...] | None = None  # top-group lr multiplier per stage; None: by data size
     stage_epochs: tuple[int, ...] | None = None    # epochs per stage: head, -2, -3, all; None: by data size
+    epochs: int | None = None            # total epochs, spread over the stages like the default (or stage_epochs)
     lr_decay: float = 2.6                # each lower layer group: lr / 2.6
     schedule: str = "one_cycle"          # one_cycle, or stlr (slanted triangular)
     bs: int | None = None                # rows per batch; None: 64 (32 for small data sets)
@@ -85,6 +87,7 @@ class ClassifierConfig:
     precision: str = "fp32"              # fp32, bf16 (CPU or GPU), fp16 (GPU, dynamic loss scaling)
     clip: float | None = None            # max gradient norm; None: no clipping
     seed: int = 42                       # seeds everything before the classifier is built
+    device: str | None = None            # cpu, cuda or cuda:N; None: cuda when available, else cpu
 
     def __post_init__(self) -> None:
         def ints(v) -> bool:
@@ -94,15 +97,17 @@ class ClassifierConfig:
             return isinstance(v, (tuple, list)) and len(v) >= 1 and all(POSITIVE[0](m) for m in v)
 
         epochs = (lambda v: v is None or ints(v),
-                  "None or a tuple of epochs per stage (head, -2, -3, all), ints >= 0 not all 0, e.g. (1, 1, 1, 2)")
+                  "None or a tuple of epochs per stage (head, -2, -3, all), ints >= 0 not all 0, e.g. (1, 1, 1, 2) "
+                  "(for a total spread over the stages use epochs=N)")
         mults = (lambda v: v is None or numbers(v), "None or a tuple of numbers > 0, one per stage")
         check_config(self, {
-            "lr": POSITIVE, "stage_lr_mults": mults, "stage_epochs": epochs, "lr_decay": POSITIVE,
+            "lr": POSITIVE, "stage_lr_mults": mults, "stage_epochs": epochs, "epochs": optional(INT_GE1),
+            "lr_decay": POSITIVE,
             "schedule": one_of(*SCHEDULES), "bs": optional(INT_GE1), "bptt": INT_GE1, "max_len": INT_GE1,
             "drop_mult": NON_NEGATIVE, "wd": NON_NEGATIVE, "moms": MOMS, "ar_alpha": NON_NEGATIVE,
             "tar_beta": NON_NEGATIVE, "multi_label": one_of(True, False), "threshold": FRACTION,
             "tune_thresholds": one_of(True, False), "valid_pct": FRACTION, "keep_best": one_of(True, False),
-            "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED})
+            "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED, "device": DEVICE})
 
 
 def _auto_stage_epochs(n_docs: int) -> tuple[int, ...]:
@@ -121,6 +126,23 @@ def _auto_stage_epochs(n_docs: int) -> tuple[int, ...]:
     if n_docs < 20000:
         return (2, 2, 2, 10)
     return (1, 1, 1, 2)
+
+
+def spread_epochs(total: int, shape: Sequence[int]) -> tuple[int, ...]:
+    """``total`` epochs over the stages in proportion to ``shape`` (the default per-stage epochs): every
+    frozen stage gets at least 1 while the last stage (all layers) keeps at least 1.
+
+    spread_epochs(16, (2, 2, 2, 10)) -> (2, 2, 2, 10); 5 -> (1, 1, 1, 2); 2 -> (1, 0, 0, 1); 1 -> (0, 0, 0, 1).
+    """
+    frozen, left = [], total - 1
+    for s in shape[:-1]:
+        e = min(left, max(1, round(s * total / sum(shape))))
+        frozen.append(e)
+        left -= e
+    return (*frozen, total - sum(frozen))
+
+
+STAGE_NAMES = ("head only", "last 2 groups", "last 3 groups")
 
 
 def _auto_stage_lr_mults(n_docs: int) -> tuple[float, ...]:
@@ -155,29 +177,34 @@ class TextClassifier(SavedModel):
 
     # ------------------------------------------------------------------ training
     @classmethod
-    def train(cls, train_texts: Sequence[str], train_labels: Sequence, *, lm: LanguageModel | str | Path | None = None,
+    def train(cls, train_texts: Sequence[str] | str | Path, train_labels: Sequence | None = None, *,
+              lm: LanguageModel | str | Path | None = None,
               valid: tuple[Sequence[str], Sequence] | None = None, config: ClassifierConfig | None = None,
               path: str | Path | None = None, progress: bool = True, callbacks: Sequence = (),
               **overrides: Any) -> TextClassifier:
         """Train a classifier on ``train_texts``/``train_labels`` from the language model ``lm``.
 
         ``lm``: a ``LanguageModel``, a saved LM folder or a registry name (default: the shipped English LM,
-        without fine-tuning). ``train_labels``: one label per text, or for ``multi_label=True`` a list of
-        labels per text. ``valid``: ``(texts, labels)``; without it ``valid_pct`` of the training data is held out.
+        without fine-tuning). ``train_texts`` may also be a data source (a built-in name, a path or ``hf:NAME``,
+        as for ``LanguageModel.fine_tune``): its labelled train split is used. ``train_labels``: one label per
+        text (ints stay ints in ``classes`` and predictions, as in scikit-learn), or for ``multi_label=True`` a
+        list of labels per text. ``valid``: ``(texts, labels)``; without it ``valid_pct`` of the training data
+        is held out (a source's test split is never used).
         """
         from ulmfit.data import ClassificationLoader
         from ulmfit.models import AWDLSTMConfig, build_classifier
         from ulmfit.train import KeepBest, Learner, RNNRegularizer, accuracy, seed_everything
         from ulmfit.train.distributed import setup_distributed
         from ulmfit.train.metrics import metric_name
+        from ulmfit.train.training_log import Stage, TrainingLog
 
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
         config = with_overrides(config or ClassifierConfig(), overrides)
         check_schedule(config.schedule)
-        check_precision(config.precision)  # before tokenizing: fp16 without a GPU fails now, in one line
+        check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
         seed_everything(config.seed)  # before the head is built: same seed -> same classifier
+        train_texts, train_labels = _labelled_train(train_texts, train_labels)
         lm = _resolve_lm(lm)
-        train_texts, train_labels = list(train_texts), list(train_labels)
         _check_pairs(train_texts, train_labels, "train")
         valid_source = "given (valid=)" if valid is not None else "none (valid_pct=0)"
         if valid is None and config.valid_pct > 0:
@@ -219,10 +246,17 @@ class TextClassifier(SavedModel):
         if config.ar_alpha or config.tar_beta:
             callbacks.append(RNNRegularizer(alpha=config.ar_alpha, beta=config.tar_beta))
         learn = Learner(model, train_dl, valid_dl, loss_func=loss_func, metrics=metrics, wd=config.wd,
-                        moms=config.moms, precision=config.precision, clip=config.clip, path=path,
+                        moms=config.moms, precision=config.precision, clip=config.clip, path=path, device=config.device,
                         progress=progress, seed=config.seed, callbacks=callbacks)
 
         stage_epochs = config.stage_epochs or _auto_stage_epochs(len(train_ids))
+        if config.epochs is not None:
+            if config.stage_epochs is not None:
+                raise ValueError(f"pass epochs= (a total, {config.epochs}) or stage_epochs= (per stage, "
+                                 f"{tuple(config.stage_epochs)}), not both")
+            stage_epochs = spread_epochs(config.epochs, stage_epochs)
+        log = TrainingLog()
+        learn.add_cb(log)
         best_epoch = None
         n_groups = len(model.layer_groups())
         start = time.time()
@@ -230,6 +264,7 @@ class TextClassifier(SavedModel):
         if len(stage_lr_mults) < len(stage_epochs):
             raise ValueError(f"stage_lr_mults {tuple(stage_lr_mults)} needs an entry for each of the stages in "
                              f"stage_epochs {tuple(stage_epochs)} (head, -2, -3, all)")
+        planned = [k for k, e in enumerate(stage_epochs) if e]
         for stage, (epochs, mult) in enumerate(zip(stage_epochs, stage_lr_mults)):
             if not epochs:
                 continue
@@ -240,6 +275,11 @@ class TextClassifier(SavedModel):
                 learn.freeze_to(-(stage + 1))
             lr_max = config.lr * mult
             lr = lr_max if stage == 0 else slice(lr_max / config.lr_decay ** (n_groups - 1), lr_max)
+            trainable = n_groups if last else min(stage + 1, n_groups)
+            lowest = lr_max if stage == 0 else lr_max / config.lr_decay ** (trainable - 1)
+            name = "all layers" if last else (STAGE_NAMES + tuple(f"last {k} groups" for k in range(4, 9)))[stage]
+            learn.stage = Stage(name, planned.index(stage), len(planned), epochs=epochs,
+                                trainable=f"{trainable} of {n_groups}", lrs=(lowest, lr_max))
             keep = KeepBest(monitor=metric_name(metrics[0])) if last and config.keep_best else None
             if keep is not None:
                 learn.add_cb(keep)
@@ -251,6 +291,8 @@ class TextClassifier(SavedModel):
         if valid is not None and config.multi_label and config.tune_thresholds:
             clf.thresholds = clf._tune_thresholds(valid[0], valid[1])
         metrics_out = clf.evaluate(valid[0], valid[1]) if valid is not None else {}
+        clf.training_log = log.as_dict()
+        clf.evaluation = metrics_out or None
         clf.meta["history"] = [{"stage": "classifier", "train_documents": len(train_ids), "bs": bs,
                                 "stage_epochs": list(stage_epochs), "stage_lr_mults": list(stage_lr_mults),
                                 "seconds": round(time.time() - start, 1),
@@ -262,20 +304,22 @@ class TextClassifier(SavedModel):
 
     # ------------------------------------------------------------------ inference
     def _targets(self, labels: Sequence) -> np.ndarray:
-        index = {c: i for i, c in enumerate(self.classes)}
+        index = _class_index(self.classes)
         if self.multi_label:
             y = np.zeros((len(labels), len(self.classes)), dtype=np.float32)
             for row, labs in enumerate(labels):
                 for lab in _as_list(labs):
-                    if str(lab) not in index:
+                    key = _label_key(lab)
+                    if key not in index:
                         raise ValueError(f"unknown label {lab!r} at position {row}; known classes: {self.classes}")
-                    y[row, index[str(lab)]] = 1.0
+                    y[row, index[key]] = 1.0
             return y
         y = np.empty(len(labels), dtype=np.int64)
         for row, lab in enumerate(labels):
-            if str(lab) not in index:
+            key = _label_key(lab)
+            if key not in index:
                 raise ValueError(f"unknown label {lab!r} at position {row}; known classes: {self.classes}")
-            y[row] = index[str(lab)]
+            y[row] = index[key]
         return y
 
     @torch.no_grad()
@@ -346,9 +390,25 @@ class TextClassifier(SavedModel):
         write_json(folder / "tokenizer.json", spec)
         write_json(folder / "labels.json", {"classes": self.classes, "multi_label": self.multi_label,
                                             "thresholds": self.thresholds})
+        record = write_run_record(folder, self, **self._report_parts()) if self.training_log else []
         write_manifest(folder, saved_files(spec, "model.pt", "config.json", "vocab.json", "tokenizer.json",
-                                           "labels.json"))
+                                           "labels.json", *record))
         return folder
+
+    def _report_parts(self) -> dict:
+        """Title, configuration, data sizes and headline figures of the last training call, for report.html."""
+        hist = (self.meta.get("history") or [{}])[-1]
+        valid = hist.get("valid") or {}
+        data = {"train documents": hist.get("train_documents"),
+                "validation documents": (self.evaluation or {}).get("n"),
+                "validation": hist.get("valid_source"), "classes": len(self.classes),
+                "language model": self.meta.get("lm"), "direction": "backward" if self.backwards else "forward"}
+        summary = {f"validation {k.replace('_', ' ')}": v for k, v in valid.items() if k in ("accuracy", "macro_f1",
+                                                                                              "subset_accuracy")}
+        summary["training time"] = f"{int(hist.get('seconds', 0)) // 60}:{int(hist.get('seconds', 0)) % 60:02d}"
+        config = {**hist.get("config", {}), "stage_epochs (used)": hist.get("stage_epochs"),
+                  "stage_lr_mults (used)": hist.get("stage_lr_mults")}
+        return {"title": "ULMFiT text classifier", "config": config, "data": data, "summary": summary}
 
     @classmethod
     def load(cls, folder: str | Path) -> TextClassifier:
@@ -412,6 +472,40 @@ class ClassifierEnsemble:
         return classification_metrics(self.predict_proba(texts), y, self.classes, self.multi_label,
                                       np.asarray(self.thresholds))
 
+    kind = "classifier_ensemble"
+
+    def save(self, folder: str | Path) -> Path:
+        """``folder/member-0``, ``member-1``, ... (each a classifier folder) + ``config.json`` naming them."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        names = [f"member-{i}" for i in range(len(self.models))]
+        for name, model in zip(names, self.models):
+            model.save(folder / name)
+        directions = ["backward" if m.backwards else "forward" for m in self.models]
+        write_config(folder, self.kind, {"members": names, "directions": directions, "classes": self.classes,
+                                         "combine": "mean of probabilities"})
+        write_manifest(folder, ["config.json", *(f"{n}/manifest.json" for n in names)])
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ClassifierEnsemble:
+        folder = Path(folder)
+        config = read_config(folder, cls.kind)
+        members = require(config, "members", list, folder / "config.json")
+        if not members or not all(isinstance(m, str) and m.startswith("member-") and "/" not in m for m in members):
+            raise ModelFolderError(f"{folder / 'config.json'}: 'members' must list member-N sub-folders")
+        return cls([TextClassifier.load(folder / m) for m in members])
+
+    def __repr__(self) -> str:
+        return f"ClassifierEnsemble({len(self.models)} members, classes={self.classes})"
+
+
+def load_classifier(folder: str | Path) -> TextClassifier | ClassifierEnsemble:
+    """A saved classifier or ensemble folder, whichever ``folder`` holds (by its config.json's ``kind``)."""
+    path = Path(folder) / "config.json"
+    kind = read_json(path).get("kind") if path.is_file() else None
+    return ClassifierEnsemble.load(folder) if kind == ClassifierEnsemble.kind else TextClassifier.load(folder)
+
 
 # ---------------------------------------------------------------------- helpers
 def _resolve_lm(lm) -> LanguageModel:
@@ -429,8 +523,9 @@ def _read_labels(folder: Path) -> tuple[list[str], dict]:
     path = folder / "labels.json"
     labels = read_json(path)
     classes = require(labels, "classes", list, path)
-    if len(classes) < 1 or not all(isinstance(c, str) for c in classes):
-        raise ModelFolderError(f"{path}: 'classes' must be a non-empty list of strings")
+    ints = all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+    if len(classes) < 1 or not (ints or all(isinstance(c, str) for c in classes)):
+        raise ModelFolderError(f"{path}: 'classes' must be a non-empty list of strings or of integers")
     dups = sorted({c for c in classes if classes.count(c) > 1})
     if dups:
         raise ModelFolderError(f"{path} lists the class(es) {dups} more than once: each output of the classifier "
@@ -454,10 +549,46 @@ def _as_list(labs) -> list:
     return list(labs)
 
 
-def _classes(labels: Sequence, multi_label: bool) -> list[str]:
-    if multi_label:
-        return sorted({str(lab) for labs in labels for lab in _as_list(labs)})
-    return sorted({str(lab) for lab in labels})
+def _labelled_train(texts_or_source, labels) -> tuple[list[str], list]:
+    """``(texts, labels)`` from lists, or from a data source's labelled train split."""
+    if isinstance(texts_or_source, (str, Path)):
+        if labels is not None:
+            raise TypeError(f"train({str(texts_or_source)!r}, labels): a data source brings its own labels; "
+                            "pass either a source alone or lists of texts and labels")
+        from ulmfit.data import load_source
+
+        splits = load_source(str(texts_or_source))
+        train = splits.get("train")
+        if train is None or train.labels is None:
+            raise ValueError(f"data source {str(texts_or_source)!r} has no labelled 'train' split "
+                             f"(found {sorted(splits)})")
+        return list(train.texts), list(train.labels)
+    if labels is None:
+        raise TypeError("train(texts, labels): labels are missing (or pass a data source name/path alone)")
+    return list(texts_or_source), list(labels)
+
+
+def _label_key(label):
+    """A label as the classifier stores it: ints (numpy's too) stay ints, everything else is a str."""
+    if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
+        return int(label)
+    return label if isinstance(label, str) else str(label)
+
+
+def _classes(labels: Sequence, multi_label: bool) -> list:
+    """Sorted distinct labels, keeping their type like scikit-learn: all ints -> ints, else strings."""
+    flat = [lab for labs in labels for lab in _as_list(labs)] if multi_label else list(labels)
+    keys = {_label_key(lab) for lab in flat}
+    if all(isinstance(k, int) for k in keys):
+        return sorted(keys)
+    return sorted({str(k) for k in keys})
+
+
+def _class_index(classes: list) -> dict:
+    """label -> output index; a str class also answers to the int/float it spells and vice versa ('3', 3)."""
+    index = {c: i for i, c in enumerate(classes)}
+    index.update({str(c): i for i, c in enumerate(classes)})
+    return index
 
 
 def split_holdout(texts: list[str], labels: list, valid_pct: float, seed: int):

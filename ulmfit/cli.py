@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
 from ulmfit.cli_config import add_config_options, config_overrides
@@ -40,6 +39,26 @@ def _config_options(p: argparse.ArgumentParser, cls: type, **kwargs) -> None:
     add_config_options(p, cls, choices=choices, **kwargs)
 
 
+def _checked_config(args, cls: type):
+    """The config the options describe, checked before any data is read: bad values, and a --device or
+    --precision this machine cannot run, fail at once in one line."""
+    from ulmfit.config_checks import ConfigValueError
+    from ulmfit.train.precision import check_precision, resolve_precision
+
+    try:
+        config = cls(**config_overrides(args, cls))
+    except ConfigValueError as err:
+        value = ",".join(map(str, err.value)) if isinstance(err.value, (tuple, list)) else err.value
+        raise UsageError(f"--{err.field.replace('_', '-')} {value}: expected {err.accepted}") from None
+    device = getattr(config, "device", None)
+    try:
+        check_precision(resolve_precision(config.precision, device), device)
+    except ValueError as err:  # the API's message names keywords (device='cuda'); here they are flags
+        message = str(err).replace("device=", "--device ").replace("precision=", "--precision ")
+        raise UsageError(message.replace("'", "")) from None
+    return config
+
+
 def _add_seed(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42,
                    help="seeds everything before the model is built: same seed, data and threads -> same model "
@@ -56,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ulmfit.classifier import ClassifierConfig
     from ulmfit.language_model import LMFineTuneConfig, LMPretrainConfig
     from ulmfit.models import AWDLSTMConfig
+    from ulmfit.predict_io import add_predict_arguments
 
     parser = argparse.ArgumentParser(prog="ulmfit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,11 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     _config_options(p, ClassifierConfig)
     _add_training_options(p)
 
-    p = sub.add_parser("predict", help="classify texts given as arguments, in a file (one per line), or on stdin")
-    p.add_argument("model", type=Path, help="classifier folder")
-    p.add_argument("texts", nargs="*")
-    p.add_argument("--file", type=Path, default=None)
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p = sub.add_parser("predict", help="classify texts: arguments, lines of a file or stdin, or CSV/TSV/JSONL rows; "
+                                        "write text, CSV/TSV or JSONL")
+    add_predict_arguments(p)
 
     p = sub.add_parser("evaluate", help="metrics of a classifier on a labelled data source")
     p.add_argument("model", type=Path)
@@ -169,7 +187,7 @@ def _cmd_pretrain(args) -> None:
     from ulmfit.text import SentencePieceTokenizer, Tokenizer
 
     arch = AWDLSTMConfig(**config_overrides(args, AWDLSTMConfig))  # bad values fail before any work
-    config = LMPretrainConfig(**config_overrides(args, LMPretrainConfig))
+    config = _checked_config(args, LMPretrainConfig)
     texts = _corpus_texts(args.data)
     print(f"corpus {args.data}: {len(texts)} documents", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -194,10 +212,10 @@ def _cmd_finetune_lm(args) -> None:
     from ulmfit.hub.registry import DEFAULT
     from ulmfit.language_model import LanguageModel, LMFineTuneConfig
 
+    config = _checked_config(args, LMFineTuneConfig)
     lm = LanguageModel.from_pretrained(args.lm or DEFAULT)
     texts = _corpus_texts(args.data, **_source_kwargs(args))
-    metrics = lm.fine_tune(texts, path=args.run_dir, progress=not args.quiet,
-                           **config_overrides(args, LMFineTuneConfig))
+    metrics = lm.fine_tune(texts, path=args.run_dir, progress=not args.quiet, config=config)
     from ulmfit.train.distributed import is_main_process
 
     if is_main_process():
@@ -223,9 +241,10 @@ def _train_valid(data: str, valid_split: str | None, **kwargs):
 def _cmd_train_classifier(args) -> None:
     from ulmfit.classifier import ClassifierConfig, TextClassifier
 
+    config = _checked_config(args, ClassifierConfig)
     _, train, valid = _train_valid(args.data, args.valid_split, **_source_kwargs(args))
     clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
-                               progress=not args.quiet, **config_overrides(args, ClassifierConfig))
+                               progress=not args.quiet, config=config)
     clf.save(args.out)
     record = clf.meta["history"][-1]
     if record["valid"]:
@@ -234,67 +253,18 @@ def _cmd_train_classifier(args) -> None:
     print(f"saved {args.out}\npredict with: ulmfit predict {args.out} \"some text\"")
 
 
-def _lines(stream) -> list[str]:
-    """One text per line of a text stream, the newline removed."""
-    return [line.rstrip("\n") for line in stream]
-
-
-def _file_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 file; invalid bytes become U+FFFD, so one bad line never stops the others."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return _lines(f)
-
-
-def _stdin_lines() -> list[str]:
-    """Lines of stdin decoded as UTF-8 with invalid bytes replaced by U+FFFD (whatever the locale says).
-
-    A ``sys.stdin`` without a byte ``buffer`` (a test's ``io.StringIO``) is read as it is.
-    """
-    import io
-
-    buffer = getattr(sys.stdin, "buffer", None)
-    if buffer is None:
-        return _lines(sys.stdin)
-    stream = io.TextIOWrapper(buffer, encoding="utf-8", errors="replace")
-    try:
-        return _lines(stream)
-    finally:
-        stream.detach()  # closing the wrapper must not close sys.stdin's buffer
-
-
 def _cmd_predict(args) -> None:
-    from ulmfit.classifier import TextClassifier
-    from ulmfit.text.tokenizer import replace_unencodable
+    from ulmfit.classifier import load_classifier
+    from ulmfit.predict_io import run_predict
 
-    clf = TextClassifier.load(args.model)
-    if args.texts:
-        texts = list(args.texts)
-    elif args.file:
-        if not args.file.is_file():
-            raise UsageError(f"--file {args.file} not found")
-        texts = _file_lines(args.file)
-    else:
-        texts = _stdin_lines()
-    # An argument with bytes that are not UTF-8 arrives with lone surrogates (surrogateescape), which the
-    # tokenizer replaces but printing the text back would not survive.
-    texts = [replace_unencodable(t) for t in texts]
-    probs = clf.predict_proba(texts)
-    labels = clf.decide(probs)
-    for text, label, row in zip(texts, labels, probs):
-        if args.json:
-            record = {"text": text, "label": label, "probabilities": dict(zip(clf.classes, map(float, row)))}
-            print(dumps_json(record, ensure_ascii=False))
-        elif clf.multi_label:
-            print(f"{','.join(label) or '-'}\t{text}")
-        else:
-            print(f"{label}\t{row.max():.3f}\t{text}")
+    run_predict(args, load_classifier(args.model))
 
 
 def _cmd_evaluate(args) -> None:
-    from ulmfit.classifier import TextClassifier
+    from ulmfit.classifier import load_classifier
     from ulmfit.data import load_source
 
-    clf = TextClassifier.load(args.model)
+    clf = load_classifier(args.model)
     splits = load_source(args.data, **_source_kwargs(args))
     if args.split not in splits or splits[args.split].labels is None:
         raise UsageError(f"{args.data} has no labelled split {args.split!r} (found {sorted(splits)})")

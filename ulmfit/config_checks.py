@@ -5,10 +5,11 @@ data is read, and overrides with unknown names are refused with the list of vali
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
-__all__ = ["check_config", "with_overrides", "INT_GE0", "INT_GE1", "POSITIVE", "NON_NEGATIVE", "FRACTION",
-           "MOMS", "SEED", "optional", "one_of"]
+__all__ = ["ConfigValueError", "check_config", "with_overrides", "INT_GE0", "INT_GE1", "POSITIVE", "NON_NEGATIVE",
+           "FRACTION", "MOMS", "SEED", "DEVICE", "optional", "one_of"]
 
 
 def _is_int(v) -> bool:
@@ -27,6 +28,8 @@ FRACTION = (lambda v: _is_num(v) and 0 <= v < 1, "a fraction in [0, 1)")
 MOMS = (lambda v: isinstance(v, (tuple, list)) and len(v) == 3 and all(_is_num(m) and 0 <= m < 1 for m in v),
         "3 momentums in [0, 1), e.g. (0.8, 0.7, 0.8)")
 SEED = (lambda v: _is_int(v) and 0 <= v < 2**32, "an int in [0, 2**32)")
+DEVICE = (lambda v: v is None or (isinstance(v, str) and re.fullmatch(r"cpu|cuda(:\d+)?|mps", v) is not None),
+          "None, 'cpu', 'cuda' or 'cuda:N'")
 
 
 def optional(rule):
@@ -44,7 +47,16 @@ def check_config(config: Any, rules: dict[str, tuple]) -> None:
     for field, (check, accepted) in rules.items():
         value = getattr(config, field)
         if not check(value):
-            raise ValueError(f"{name}.{field}={value!r} is not accepted; expected {accepted}")
+            raise ConfigValueError(f"{name}.{field}={value!r} is not accepted; expected {accepted}",
+                                   field=field, value=value, accepted=accepted)
+
+
+class ConfigValueError(ValueError):
+    """A config field's value is refused; ``field``, ``value`` and ``accepted`` let a CLI say it with its flag."""
+
+    def __init__(self, message: str, *, field: str, value: Any, accepted: str):
+        super().__init__(message)
+        self.field, self.value, self.accepted = field, value, accepted
 
 
 def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:

@@ -63,10 +63,10 @@ def format_metrics(metrics: dict) -> str:
             lines.append(f"{key:>16s}: {metrics[key]:.4f}")
     lines.append(f"{'class':>16s}  precision  recall     f1  support")
     for name, m in metrics["per_class"].items():
-        lines.append(f"{name:>16s}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
+        lines.append(f"{str(name):>16s}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
     if "confusion_matrix" in metrics:
         lines.append("confusion matrix (rows: true, columns: predicted):")
-        width = max(len(c) for c in metrics["classes"])
+        width = max(len(str(c)) for c in metrics["classes"])
         for name, row in zip(metrics["classes"], metrics["confusion_matrix"]):
-            lines.append(f"  {name:>{width}s} " + " ".join(f"{v:5d}" for v in row))
+            lines.append(f"  {str(name):>{width}s} " + " ".join(f"{v:5d}" for v in row))
     return "\n".join(lines)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ulmfit.config_checks import (
+    DEVICE,
     FRACTION,
     INT_GE0,
     INT_GE1,
@@ -44,8 +45,9 @@ from ulmfit.hub.model_folder import (
     write_json,
     write_manifest,
 )
-from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, workers_for
+from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, workers_for, write_run_record
 from ulmfit.train.precision import AUTO, PRECISIONS, check_precision, resolve_precision
+from ulmfit.train.training_log import Stage, TrainingLog
 
 __all__ = ["LanguageModel", "LMFineTuneConfig", "LMPretrainConfig"]
 
@@ -74,6 +76,7 @@ class LMFineTuneConfig:
     precision: str = "fp32"           # fp32, bf16 (CPU or GPU), fp16 (GPU, dynamic loss scaling)
     clip: float | None = None         # max gradient norm; None: no clipping
     seed: int = 42                    # seeds everything before the model is rebuilt
+    device: str | None = None         # cpu, cuda or cuda:N; None: cuda when available, else cpu
 
     def __post_init__(self) -> None:
         check_config(self, {
@@ -81,7 +84,8 @@ class LMFineTuneConfig:
             "lr_decay": POSITIVE, "bs": optional(INT_GE1), "bptt": INT_GE1, "drop_mult": NON_NEGATIVE,
             "wd": NON_NEGATIVE, "moms": MOMS, "schedule": one_of(*SCHEDULES),
             "vocab": one_of("extend", "keep", "target"), "min_freq": INT_GE1, "max_vocab": INT_GE1,
-            "valid_pct": FRACTION, "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED})
+            "valid_pct": FRACTION, "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED,
+            "device": DEVICE})
 
 
 @dataclass
@@ -101,6 +105,7 @@ class LMPretrainConfig:
     precision: str = "auto"           # auto (bf16 on GPUs and AMX CPUs, else fp32/fp16), fp32, bf16, fp16 (GPU)
     clip: float | None = None         # max gradient norm; None: no clipping
     seed: int = 42                    # seeds everything before the model is built
+    device: str | None = None         # cpu, cuda or cuda:N; None: cuda when available, else cpu
     backwards: bool = False           # train on reversed text (the bwd half of a fwd + bwd ensemble)
     softmax: str = "sampled"          # training loss: sampled (batch targets + drawn words; ~2x faster) or full
     n_samples: int = 1024             # words drawn per step for the sampled softmax (validation is always full)
@@ -111,7 +116,10 @@ class LMPretrainConfig:
             "epochs": INT_GE1, "lr": POSITIVE, "bs": INT_GE1, "bptt": INT_GE1, "max_vocab": INT_GE1,
             "min_freq": INT_GE1, "valid_pct": FRACTION, "wd": NON_NEGATIVE, "moms": MOMS,
             "drop_mult": NON_NEGATIVE, "precision": one_of(AUTO, *PRECISIONS), "clip": optional(POSITIVE),
-            "seed": SEED, "backwards": one_of(True, False)})
+            "seed": SEED, "backwards": one_of(True, False), "device": DEVICE})
+
+
+EVAL_BS = 16  # rows of evaluate() and of the training loops' validation (one perplexity definition)
 
 
 def _auto_epochs(n_tokens: int) -> int:
@@ -210,8 +218,26 @@ class LanguageModel(SavedModel):
         self.vocab.save(folder / "vocab.json")
         spec = self.tokenizer.to_dict(folder)
         write_json(folder / "tokenizer.json", spec)
-        write_manifest(folder, saved_files(spec, "model.pt", "config.json", "vocab.json", "tokenizer.json"))
+        record = write_run_record(folder, self, **self._report_parts()) if self.training_log else []
+        write_manifest(folder, saved_files(spec, "model.pt", "config.json", "vocab.json", "tokenizer.json", *record))
         return folder
+
+    def _report_parts(self) -> dict:
+        """Title, configuration, data sizes and headline figures of the last training call, for report.html."""
+        hist = (self.meta.get("history") or [{}])[-1]
+        metrics = hist.get("metrics") or {}
+        what = "pretraining" if hist.get("stage") == "pretrain" else "fine-tuning"
+        data = {"train documents": hist.get("train_documents"), "train tokens": hist.get("train_tokens"),
+                "validation documents": hist.get("valid_documents"), "validation tokens": hist.get("valid_tokens"),
+                "validation": hist.get("valid_source"), "vocabulary": len(self.vocab),
+                "direction": "backward" if self.backwards else "forward"}
+        if "parent" in self.meta:
+            data["parent model"] = self.meta["parent"].get("name") or self.meta["parent"].get("source")
+        summary = {"validation perplexity": metrics.get("perplexity"), "next-token accuracy": metrics.get("accuracy")}
+        seconds = int(hist.get("seconds", 0))
+        summary["training time"] = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        config = {**hist.get("config", {}), "arch": self.config.to_dict()}
+        return {"title": f"ULMFiT language model: {what}", "config": config, "data": data, "summary": summary}
 
     def export_fastai(self, folder: str | Path) -> tuple[Path, Path]:
         """Write ``lm.pth`` (fastai v2 LM state dict layout) and ``lm_vocab.pkl`` (list of str) into ``folder``.
@@ -261,7 +287,7 @@ class LanguageModel(SavedModel):
 
     # ------------------------------------------------------------------ training
     def _learner(self, train_ids, valid_ids, bs: int, bptt: int, *, wd, moms, precision, clip, seed, path,
-                 progress, callbacks=(), n_samples: int | None = None):
+                 progress, callbacks=(), n_samples: int | None = None, device: str | None = None):
         from ulmfit.data import LMLoader
         from ulmfit.models import LMLoss
         from ulmfit.models.sampled_softmax import unigram_proposal
@@ -271,8 +297,8 @@ class LanguageModel(SavedModel):
         setup_distributed()  # under torchrun the loaders below read rank / world size: start the group first
         train_dl = LMLoader(train_ids, bs=bs, bptt=bptt, shuffle=True, seed=seed, vocab_size=len(self.vocab))
         valid_dl = None
-        if valid_ids:
-            valid_dl = LMLoader(valid_ids, bs=min(bs, _max_rows(valid_ids, bptt)), bptt=bptt,
+        if valid_ids:  # laid out as evaluate() lays it out: the epoch lines and the final figure agree
+            valid_dl = LMLoader(valid_ids, bs=min(EVAL_BS, _max_rows(valid_ids, bptt)), bptt=bptt,
                                 vocab_size=len(self.vocab))
         self.model.chunked_softmax = True  # no (B, T, V) logits in training steps; LMLoss applies the decoder
         proposal = None
@@ -283,7 +309,7 @@ class LanguageModel(SavedModel):
         loss = LMLoss(self.model, n_samples=n_samples, proposal=proposal)
         return Learner(self.model, train_dl, valid_dl, loss_func=loss, metrics=[accuracy, perplexity], wd=wd,
                        moms=moms, precision=precision, clip=clip, path=path, progress=progress, seed=seed,
-                       callbacks=[RNNRegularizer(alpha=2.0, beta=1.0), *callbacks])
+                       device=device, callbacks=[RNNRegularizer(alpha=2.0, beta=1.0), *callbacks])
 
     def fine_tune(self, texts_or_source: Sequence[str] | str, *, valid: Sequence[str] | None = None,
                   config: LMFineTuneConfig | None = None, path: str | Path | None = None,
@@ -299,7 +325,7 @@ class LanguageModel(SavedModel):
 
         config = with_overrides(config or LMFineTuneConfig(), overrides)
         check_schedule(config.schedule)
-        check_precision(config.precision)  # before tokenizing: fp16 without a GPU fails now, in one line
+        check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
         seed_everything(config.seed)  # before anything random: vocabulary matching rebuilds the network
         texts = _texts_from(texts_or_source)
         valid_source = "given (valid=)" if valid is not None else "none"
@@ -318,26 +344,47 @@ class LanguageModel(SavedModel):
         bs = config.bs or _auto_bs(n_tokens, config.bptt)
         epochs = config.epochs if config.epochs is not None else _auto_epochs(n_tokens)
         self._set_dropout(config.drop_mult)
+        log = TrainingLog()
         learn = self._learner(train_ids, valid_ids, bs, config.bptt, wd=config.wd, moms=config.moms,
                               precision=config.precision, clip=config.clip, seed=config.seed, path=path,
-                              progress=progress)
+                              progress=progress, callbacks=[log], device=config.device)
         start = time.time()
+        n_groups = len(self.model.layer_groups())
+        n_stages = int(bool(config.frozen_epochs)) + int(bool(epochs))
         if config.frozen_epochs:
             learn.freeze()
+            learn.stage = Stage("embeddings + decoder", 0, n_stages, epochs=config.frozen_epochs,
+                                trainable=f"1 of {n_groups}", lrs=(config.frozen_lr, config.frozen_lr))
             learn.fit_one_cycle(config.frozen_epochs, config.frozen_lr)
         learn.unfreeze()
         if epochs:
-            n_groups = len(self.model.layer_groups())
-            lr = slice(config.lr / config.lr_decay ** (n_groups - 1), config.lr) if config.lr_decay != 1 else config.lr
+            lowest = config.lr / config.lr_decay ** (n_groups - 1)
+            lr = slice(lowest, config.lr) if config.lr_decay != 1 else config.lr
+            learn.stage = Stage("all layers", n_stages - 1, n_stages, epochs=epochs,
+                                trainable=f"{n_groups} of {n_groups}", lrs=(lowest, config.lr))
             fit_with_schedule(learn, config.schedule, epochs, lr)
         self.model.eval()
-        metrics = self._final_metrics(learn) if valid_ids else {}
+        metrics = self._final_metrics(valid_ids, config.bptt)
         history = self.meta.setdefault("history", [])
         history.append({"stage": "fine_tune", "train_tokens": n_tokens, "epochs": [config.frozen_epochs, epochs],
+                        "train_documents": len(texts), "valid_documents": len(valid or []),
+                        "valid_tokens": int(sum(len(a) for a in valid_ids)),
                         "valid_source": valid_source, "skipped_steps": learn.n_skipped,
                         "bs": bs, "seconds": round(time.time() - start, 1), "config": jsonable(asdict(config)),
                         "metrics": metrics})
+        self._record_provenance(metrics)
+        self.training_log = log.as_dict()
         return metrics
+
+    def _record_provenance(self, metrics: dict) -> None:
+        """After fine-tuning: the model this one came from (its name and figures) becomes ``meta["parent"]``;
+        ``meta["metrics"]`` are this model's own final validation figures."""
+        parent = {k: self.meta.pop(k) for k in ("name", "metrics", "check_sample", "corpus", "source")
+                  if k in self.meta}
+        if parent:
+            self.meta["parent"] = parent
+        self.meta["name"] = f"fine-tuned from {parent.get('name') or parent.get('source') or 'a custom LM'}"
+        self.meta["metrics"] = {f"valid_{k}" if k != "valid_loss" else k: v for k, v in metrics.items()}
 
     @classmethod
     def pretrain(cls, texts: Sequence[str], *, tokenizer=None, arch=None, config: LMPretrainConfig | None = None,
@@ -356,8 +403,8 @@ class LanguageModel(SavedModel):
         from ulmfit.train import seed_everything
 
         config = config or LMPretrainConfig()
-        precision = resolve_precision(config.precision)
-        check_precision(precision)  # before tokenizing: fp16 without a GPU fails now, in one line
+        precision = resolve_precision(config.precision, config.device)
+        check_precision(precision, config.device)  # before tokenizing: fails now, in one line
         seed_everything(config.seed)
         tokenizer = tokenizer or Tokenizer()
         texts = list(texts)
@@ -381,14 +428,17 @@ class LanguageModel(SavedModel):
         from ulmfit.train import CheckpointCallback
 
         checkpoints = [CheckpointCallback(every_n_steps=checkpoint_every)] if path is not None else []
+        log = TrainingLog()
         learn = lm._learner(train_ids, valid_ids, config.bs, config.bptt, wd=config.wd, moms=config.moms,
                             precision=precision, clip=config.clip, seed=config.seed, path=path,
-                            progress=progress, callbacks=[*checkpoints, *callbacks],
-                            n_samples=config.n_samples if config.softmax == "sampled" else None)
+                            progress=progress, callbacks=[*checkpoints, *callbacks, log],
+                            n_samples=config.n_samples if config.softmax == "sampled" else None, device=config.device)
+        learn.stage = Stage("pretrain", 0, 1, epochs=config.epochs, lrs=(config.lr, config.lr))
         start = time.time()
         learn.fit_one_cycle(config.epochs, config.lr, resume=resume)
+        lm.training_log = log.as_dict()
         lm.model.eval()
-        metrics = lm._final_metrics(learn) if valid_ids else {}
+        metrics = lm._final_metrics(valid_ids, config.bptt)
         lm.meta.update({"history": [{"stage": "pretrain", "train_tokens": n_tokens,
                                      "valid_tokens": int(sum(len(a) for a in valid_ids)),
                                      "train_documents": len(texts), "valid_documents": len(valid),
@@ -398,11 +448,12 @@ class LanguageModel(SavedModel):
                                      "config": jsonable(asdict(config)), "metrics": metrics}]})
         return lm
 
-    def _final_metrics(self, learn) -> dict[str, float]:
-        result = learn.validate()
-        loss = float(result["valid_loss"])
-        accuracy = float(result.get("accuracy", float("nan")))
-        return {"valid_loss": loss, "perplexity": math.exp(loss), "accuracy": accuracy}
+    def _final_metrics(self, valid_ids, bptt: int) -> dict[str, float]:
+        """Validation loss, perplexity and accuracy by :meth:`evaluate`'s definition ({} without validation)."""
+        if not valid_ids:
+            return {}
+        result = self._evaluate_ids(valid_ids, EVAL_BS, bptt)
+        return {"valid_loss": result["loss"], "perplexity": result["perplexity"], "accuracy": result["accuracy"]}
 
     def _set_dropout(self, drop_mult: float) -> None:
         """Rebuild the network with every dropout scaled by ``drop_mult`` (weights kept)."""
@@ -436,15 +487,22 @@ class LanguageModel(SavedModel):
         self.model, self.vocab = model, new_vocab
 
     # ------------------------------------------------------------------ evaluation and generation
-    @torch.no_grad()
     def evaluate(self, texts: Sequence[str], bs: int = 16, bptt: int = 72) -> dict[str, float]:
-        """Token-level loss, perplexity and next-token accuracy of ``texts`` as one stream (eval mode)."""
+        """Token-level loss, perplexity and next-token accuracy of ``texts`` as one stream (eval mode).
+
+        The one perplexity definition of the library: exp(mean next-token cross entropy) over the texts
+        laid out in ``bs`` parallel rows (state carried across ``bptt`` windows, full softmax, fp32).
+        ``fine_tune``/``pretrain`` report exactly this for their validation texts (bs 16, their bptt).
+        """
+        ids = self.encode(texts)
+        if int(sum(len(a) for a in ids)) < 2:
+            raise ValueError("evaluate needs at least 2 tokens of text; got " + repr(list(texts)[:3]))
+        return self._evaluate_ids(ids, bs, bptt)
+
+    @torch.no_grad()
+    def _evaluate_ids(self, ids, bs: int, bptt: int) -> dict[str, float]:
         from ulmfit.data import LMLoader
 
-        ids = self.encode(texts)
-        n = int(sum(len(a) for a in ids))
-        if n < 2:
-            raise ValueError("evaluate needs at least 2 tokens of text; got " + repr(list(texts)[:3]))
         loader = LMLoader(ids, bs=min(bs, _max_rows(ids, bptt)), bptt=bptt, vocab_size=len(self.vocab))
         model = self.model.eval()
         device = next(model.parameters()).device

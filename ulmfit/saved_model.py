@@ -14,7 +14,7 @@ import torch
 
 from ulmfit.hub.model_folder import ModelFolderError, check_sizes, require
 
-__all__ = ["SavedModel", "jsonable", "read_arch", "read_vocab", "saved_files", "workers_for"]
+__all__ = ["SavedModel", "jsonable", "read_arch", "read_vocab", "saved_files", "workers_for", "write_run_record"]
 
 
 class SavedModel:
@@ -27,6 +27,10 @@ class SavedModel:
         self.vocab = vocab
         self.tokenizer = tokenizer
         self.meta = dict(meta or {})
+        # what the last training call recorded (ulmfit.train.training_log): saved as metrics.csv, steps.csv and
+        # report.html beside the weights; None for a model loaded from a folder
+        self.training_log: dict | None = None
+        self.evaluation: dict | None = None  # classification metrics on the validation data, for the report
 
     @property
     def backwards(self) -> bool:
@@ -47,6 +51,22 @@ class SavedModel:
         """Token lists -> int64 id arrays (reversed when backwards)."""
         ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in token_lists]
         return [a[::-1].copy() for a in ids] if self.backwards else ids
+
+
+def write_run_record(folder: Path, model: SavedModel, *, title: str, config: dict, data: dict,
+                     summary: dict) -> list[str]:
+    """``metrics.csv``, ``steps.csv`` and ``report.html`` of ``model``'s last training call into ``folder``
+    (nothing when the model was not trained in this process); returns the file names written."""
+    if not model.training_log:
+        return []
+    from ulmfit.report import write_report
+    from ulmfit.train.training_log import write_log
+
+    log = model.training_log
+    names = write_log(folder, log["epochs"], log["steps"])
+    write_report(Path(folder) / "report.html", title=title, kind=model.kind, epochs=log["epochs"],
+                 steps=log["steps"], config=config, data=data, evaluation=model.evaluation, summary=summary)
+    return [*names, "report.html"]
 
 
 def workers_for(n_texts: int, n_workers: int | None) -> int | None:

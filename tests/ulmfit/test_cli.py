@@ -148,8 +148,23 @@ def test_fp16_without_a_gpu_fails_in_one_line_before_any_work(tiny_lm_dir, label
             main([*command, "--out", str(tmp_path / "m"), "--precision", "fp16", "--quiet"])
         assert info.value.code == 2
         err = capsys.readouterr().err
-        assert "error: precision='fp16' needs a CUDA GPU" in err and "'bf16'" in err and err.count("\n") == 1
+        assert "error: --precision fp16 needs a CUDA GPU" in err and "use bf16" in err and err.count("\n") == 1
     assert not (tmp_path / "m").exists()
+
+
+def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_csv, tmp_path, capsys):
+    import torch
+
+    cases = [(["--device", "gpu"], "error: --device gpu: expected None, 'cpu', 'cuda' or 'cuda:N'"),
+             (["--lr", "-1"], "error: --lr -1.0: expected a number > 0")]
+    if not torch.cuda.is_available():
+        cases.append((["--device", "cuda"], "error: --device cuda but no CUDA GPU is available; use --device cpu"))
+    for extra, expected in cases:
+        with pytest.raises(SystemExit) as info:
+            main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(tmp_path / "missing.csv"),
+                  "--out", str(tmp_path / "m"), *extra])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and expected in err and err.count("\n") == 1, err
 
 
 def test_training_options_come_from_the_configs_with_help_and_defaults(capsys):

@@ -106,9 +106,6 @@ def download(
         _verify(dest, url, sha256, size)
         return dest
     dest_dir.mkdir(parents=True, exist_ok=True)
-    if sha256 is None:
-        warnings.warn(f"{url}: no sha256 is known for this file, so it is used unverified"
-                      + ("" if size is not None else " (not even its size)"), UnverifiedDownloadWarning, stacklevel=2)
     part = dest.with_name(dest.name + ".part")
     offset = part.stat().st_size if part.is_file() else 0
     if size is not None and offset > size:
@@ -131,6 +128,9 @@ def download(
         reason = getattr(e, "reason", e)
         raise _unreachable(url, dest, reason) from e
 
+    if sha256 is None:  # said once the server answered (an offline failure is one line, not a warning too)
+        warnings.warn(f"{url}: no sha256 is known for this file, so it is used unverified"
+                      + ("" if size is not None else " (not even its size)"), UnverifiedDownloadWarning, stacklevel=2)
     with response:
         status = getattr(response, "status", 200)
         if offset and status != 206:

@@ -21,6 +21,7 @@ from ulmfit.train.precision import PRECISIONS, MixedPrecision
 from ulmfit.train.rnn_regularizer import RNNRegularizer, activation_regularization, temporal_activation_regularization
 from ulmfit.train.schedules import one_cycle_lr, one_cycle_mom, slanted_triangular_lr
 from ulmfit.train.seed import seed_everything
+from ulmfit.train.training_log import Stage, TrainingLog
 
 __all__ = [
     "PRECISIONS",
@@ -35,6 +36,8 @@ __all__ = [
     "MixedPrecision",
     "ProgressCallback",
     "RNNRegularizer",
+    "Stage",
+    "TrainingLog",
     "accuracy",
     "activation_regularization",
     "adam",

@@ -243,6 +243,9 @@ class ProgressCallback(Callback):
         use_bars = self.bars if self.bars is not None else getattr(self._out(), "isatty", lambda: False)()
         self.use_bars = bool(use_bars) and self.active
         self.t0 = time.time()
+        stage = getattr(learn, "stage", None)
+        if self.active and callable(getattr(stage, "header", None)):  # a multi-stage recipe names its stages
+            print(stage.header(), file=self._out(), flush=True)
         if self.use_bars:
             from tqdm.auto import tqdm
 
@@ -250,7 +253,6 @@ class ProgressCallback(Callback):
 
     def before_train(self, learn: Learner) -> None:
         self.epoch_t0 = time.time()
-        self.smooth = None
         if self.use_bars:
             from tqdm.auto import tqdm
 
@@ -259,10 +261,11 @@ class ProgressCallback(Callback):
     def after_batch(self, learn: Learner) -> None:
         if self.batch_bar is None or not learn.training or learn.loss is None:
             return  # without bars, no per-batch host sync
-        v = float(learn.loss.detach())
-        self.smooth = v if self.smooth is None else 0.98 * self.smooth + 0.02 * v
+        # the running mean of the epoch so far: the epoch line's train_loss is its value at the last batch
+        count = learn._loss_count
         self.batch_bar.update(1)
-        self.batch_bar.set_postfix(loss=f"{self.smooth:.4f}", refresh=False)
+        if count:
+            self.batch_bar.set_postfix(loss=f"{float(learn._loss_sum) / count:.4f}", refresh=False)
 
     def after_train(self, learn: Learner) -> None:
         if self.batch_bar is not None:

@@ -232,6 +232,7 @@ class Learner:
         self.resuming = False
         self.epoch_metrics: dict = {}
         self.history: list[dict] = []  # epoch_metrics of every epoch of every fit (a checkpoint keeps it)
+        self.stage = None  # a recipe's current stage (ulmfit.train.training_log.Stage): progress header, log tags
         self._epoch_done = False
         self._fit_args: dict | None = None
         self._epoch_gen_states: list[torch.Tensor] = []
