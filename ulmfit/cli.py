@@ -17,6 +17,7 @@ from ulmfit.cli_config import add_config_options, config_overrides
 from ulmfit.cli_errors import run_command
 from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
+from ulmfit.version import __version__
 
 __all__ = ["main", "build_parser", "dumps_json", "format_metrics"]
 
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ulmfit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the whole ULMFiT pipeline on the shipped data, offline, in minutes")
@@ -250,7 +252,9 @@ def _cmd_train_classifier(args) -> None:
     if record["valid"]:
         where = f"split {args.valid_split!r}" if args.valid_split else record["valid_source"]
         print(f"validation ({where}): " + ", ".join(f"{k} {v:.4f}" for k, v in record["valid"].items()))
-    print(f"saved {args.out}\npredict with: ulmfit predict {args.out} \"some text\"")
+    from ulmfit.cli_prog import runnable
+
+    print(f"saved {args.out} (metrics.csv, report.html)\npredict with: {runnable()} predict {args.out} \"some text\"")
 
 
 def _cmd_predict(args) -> None:

@@ -97,5 +97,7 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
         short = text if len(text) < 90 else text[:87] + "..."
         print(f"  {label!s:>10s} ({probs.max():.2f})  {short}")
     print(f"\ndone in {time.time() - start:.0f}s. Models saved in {out}/lm and {out}/classifier.")
-    print(f"Predict with:\n  ulmfit predict {out}/classifier \"The battery died after two days.\"")
+    from ulmfit.cli_prog import runnable
+
+    print(f"Predict with:\n  {runnable()} predict {out}/classifier \"The battery died after two days.\"")
     return metrics
