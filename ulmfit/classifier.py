@@ -55,6 +55,7 @@ from ulmfit.language_model import (
     check_schedule,
     fit_with_schedule,
 )
+from ulmfit.report import write_lr_find_plot
 from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, write_run_record
 from ulmfit.train.precision import PRECISIONS, check_precision
 
@@ -191,63 +192,15 @@ class TextClassifier(SavedModel):
         list of labels per text. ``valid``: ``(texts, labels)``; without it ``valid_pct`` of the training data
         is held out (a source's test split is never used).
         """
-        from ulmfit.data import ClassificationLoader
-        from ulmfit.models import AWDLSTMConfig, build_classifier
-        from ulmfit.train import KeepBest, Learner, RNNRegularizer, accuracy, seed_everything
-        from ulmfit.train.distributed import setup_distributed
+        from ulmfit.train import KeepBest
         from ulmfit.train.metrics import metric_name
         from ulmfit.train.training_log import Stage, TrainingLog
 
-        setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
-        config = with_overrides(config or ClassifierConfig(), overrides)
-        check_schedule(config.schedule)
-        check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
-        seed_everything(config.seed)  # before the head is built: same seed -> same classifier
-        train_texts, train_labels = _labelled_train(train_texts, train_labels)
-        lm = _resolve_lm(lm)
-        _check_pairs(train_texts, train_labels, "train")
-        valid_source = "given (valid=)" if valid is not None else "none (valid_pct=0)"
-        if valid is None and config.valid_pct > 0:
-            (train_texts, train_labels), valid = split_holdout(train_texts, train_labels, config.valid_pct,
-                                                               config.seed)
-            valid_source = f"hold-out of the training data (valid_pct={config.valid_pct:g}, seed={config.seed})"
-        if config.keep_best and valid is None:
-            raise ValueError("keep_best=True needs validation data: pass valid= or valid_pct > 0")
-        classes = _classes(train_labels, config.multi_label)
-        if len(classes) < 2 and not config.multi_label:
-            raise ValueError(f"train_labels hold {len(classes)} distinct label(s) {classes}: need at least 2")
-
-        arch = AWDLSTMConfig.classifier()
-        arch = replace(arch, emb_sz=lm.config.emb_sz, n_hid=lm.config.n_hid, n_layers=lm.config.n_layers,
-                       pad_token=lm.config.pad_token)
-        head = {"bptt": config.bptt, "max_len": config.max_len, "drop_mult": config.drop_mult}
-        model = build_classifier(len(lm.vocab), len(classes), arch.scaled(config.drop_mult),
-                                 bptt=config.bptt, max_len=config.max_len)
-        model.encoder.load_state_dict(lm.model.encoder.state_dict())
-        clf = cls(model, lm.vocab, lm.tokenizer, arch, classes, multi_label=config.multi_label,
-                  thresholds=[config.threshold] * len(classes), head=head,
-                  meta={"backwards": lm.backwards, "lm": lm.meta.get("name", "custom")})
-
-        train_ids = clf.encode(train_texts)
-        train_y = clf._targets(train_labels)
-        bs = config.bs or (32 if len(train_ids) < 5000 else 64)
-        train_dl = ClassificationLoader(train_ids, train_y, bs=bs, shuffle=True, pad_idx=arch.pad_token,
-                                        bptt=config.bptt, seed=config.seed, drop_last=len(train_ids) > bs)
-        valid_dl = None
-        if valid is not None:
-            valid_texts, valid_labels = list(valid[0]), list(valid[1])
-            _check_pairs(valid_texts, valid_labels, "valid")
-            valid_ids = clf.encode(valid_texts)
-            valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
-                                            bptt=config.bptt)
-        loss_func = F.binary_cross_entropy_with_logits if config.multi_label else F.cross_entropy
-        metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [accuracy]
-        callbacks = list(callbacks)
-        if config.ar_alpha or config.tar_beta:
-            callbacks.append(RNNRegularizer(alpha=config.ar_alpha, beta=config.tar_beta))
-        learn = Learner(model, train_dl, valid_dl, loss_func=loss_func, metrics=metrics, wd=config.wd,
-                        moms=config.moms, precision=config.precision, clip=config.clip, path=path, device=config.device,
-                        progress=progress, seed=config.seed, callbacks=callbacks)
+        setup = cls._setup(train_texts, train_labels, lm=lm, valid=valid, config=config, path=path,
+                           progress=progress, callbacks=callbacks, overrides=overrides)
+        clf, learn, config, valid = setup["clf"], setup["learn"], setup["config"], setup["valid"]
+        model, metrics, train_ids = clf.model, setup["metrics"], setup["train_ids"]
+        bs, valid_source = setup["bs"], setup["valid_source"]
 
         stage_epochs = config.stage_epochs or _auto_stage_epochs(len(train_ids))
         if config.epochs is not None:
@@ -301,6 +254,87 @@ class TextClassifier(SavedModel):
                                 "config": jsonable(asdict(config)),
                                 "valid": {k: v for k, v in metrics_out.items() if isinstance(v, float)}}]
         return clf
+
+    @classmethod
+    def _setup(cls, train_texts, train_labels, *, lm, valid, config, path, progress, callbacks, overrides) -> dict:
+        """What training and the LR finder share: config checked, data split and encoded, the classifier
+        built from the LM, its Learner; ``{"clf", "learn", "config", "valid", "train_ids", "bs", "metrics",
+        "valid_source"}``."""
+        from ulmfit.data import ClassificationLoader
+        from ulmfit.models import AWDLSTMConfig, build_classifier
+        from ulmfit.train import Learner, RNNRegularizer, accuracy, seed_everything
+        from ulmfit.train.distributed import setup_distributed
+
+        setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
+        config = with_overrides(config or ClassifierConfig(), overrides)
+        check_schedule(config.schedule)
+        check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
+        seed_everything(config.seed)  # before the head is built: same seed -> same classifier
+        train_texts, train_labels = _labelled_train(train_texts, train_labels)
+        lm = _resolve_lm(lm)
+        _check_pairs(train_texts, train_labels, "train")
+        valid_source = "given (valid=)" if valid is not None else "none (valid_pct=0)"
+        if valid is None and config.valid_pct > 0:
+            (train_texts, train_labels), valid = split_holdout(train_texts, train_labels, config.valid_pct,
+                                                               config.seed)
+            valid_source = f"hold-out of the training data (valid_pct={config.valid_pct:g}, seed={config.seed})"
+        if config.keep_best and valid is None:
+            raise ValueError("keep_best=True needs validation data: pass valid= or valid_pct > 0")
+        classes = _classes(train_labels, config.multi_label)
+        if len(classes) < 2 and not config.multi_label:
+            raise ValueError(f"train_labels hold {len(classes)} distinct label(s) {classes}: need at least 2")
+
+        arch = AWDLSTMConfig.classifier()
+        arch = replace(arch, emb_sz=lm.config.emb_sz, n_hid=lm.config.n_hid, n_layers=lm.config.n_layers,
+                       pad_token=lm.config.pad_token)
+        head = {"bptt": config.bptt, "max_len": config.max_len, "drop_mult": config.drop_mult}
+        model = build_classifier(len(lm.vocab), len(classes), arch.scaled(config.drop_mult),
+                                 bptt=config.bptt, max_len=config.max_len)
+        model.encoder.load_state_dict(lm.model.encoder.state_dict())
+        clf = cls(model, lm.vocab, lm.tokenizer, arch, classes, multi_label=config.multi_label,
+                  thresholds=[config.threshold] * len(classes), head=head,
+                  meta={"backwards": lm.backwards, "lm": lm.meta.get("name", "custom")})
+
+        train_ids = clf.encode(train_texts)
+        train_y = clf._targets(train_labels)
+        bs = config.bs or (32 if len(train_ids) < 5000 else 64)
+        train_dl = ClassificationLoader(train_ids, train_y, bs=bs, shuffle=True, pad_idx=arch.pad_token,
+                                        bptt=config.bptt, seed=config.seed, drop_last=len(train_ids) > bs)
+        valid_dl = None
+        if valid is not None:
+            valid_texts, valid_labels = list(valid[0]), list(valid[1])
+            _check_pairs(valid_texts, valid_labels, "valid")
+            valid_ids = clf.encode(valid_texts)
+            valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
+                                            bptt=config.bptt)
+        loss_func = F.binary_cross_entropy_with_logits if config.multi_label else F.cross_entropy
+        metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [accuracy]
+        callbacks = list(callbacks)
+        if config.ar_alpha or config.tar_beta:
+            callbacks.append(RNNRegularizer(alpha=config.ar_alpha, beta=config.tar_beta))
+        learn = Learner(model, train_dl, valid_dl, loss_func=loss_func, metrics=metrics, wd=config.wd,
+                        moms=config.moms, precision=config.precision, clip=config.clip, path=path, device=config.device,
+                        progress=progress, seed=config.seed, callbacks=callbacks)
+        return {"clf": clf, "learn": learn, "config": config, "valid": valid, "train_ids": train_ids, "bs": bs,
+                "metrics": metrics, "valid_source": valid_source}
+
+    @classmethod
+    def lr_find(cls, train_texts: Sequence[str] | str | Path, train_labels: Sequence | None = None, *,
+                lm: LanguageModel | str | Path | None = None, config: ClassifierConfig | None = None,
+                start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100, plot: str | Path | None = None,
+                **overrides: Any):
+        """fastai's LR finder for the first (head-only) stage of :meth:`train` with the same data, model and
+        settings: ``num_it`` steps with the lr growing exponentially; nothing is kept. Returns the
+        ``LRFinderResult`` (lrs, smoothed losses, ``suggestion``, ``lr_min``); ``plot``: write the curve with the
+        suggestion marked there as a self-contained HTML page."""
+        setup = cls._setup(train_texts, train_labels, lm=lm, valid=None, config=config, path=None, progress=False,
+                           callbacks=(), overrides={**overrides, "valid_pct": 0.0})
+        learn = setup["learn"]
+        learn.freeze_to(-1)
+        result = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it)
+        if plot is not None:
+            write_lr_find_plot(plot, result, "LR finder: text classifier, head-only stage")
+        return result
 
     # ------------------------------------------------------------------ inference
     def _targets(self, labels: Sequence) -> np.ndarray:

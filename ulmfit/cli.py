@@ -1,4 +1,4 @@
-"""The ``ulmfit`` command: demo, tokenize, pretrain, finetune-lm, train-classifier, predict, evaluate.
+"""The ``ulmfit`` command: demo, tokenize, pretrain, finetune-lm, train-classifier, lr-find, predict, evaluate.
 
 Every sub-command is a thin layer over the Python API (``LanguageModel``, ``TextClassifier``, the data
 sources); run ``ulmfit COMMAND --help`` for its options. A data source is a built-in name (``imdb``,
@@ -134,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     _config_options(p, ClassifierConfig)
     _add_training_options(p)
 
+    p = sub.add_parser("lr-find", help="the learning-rate finder: plot loss against lr, suggestion marked")
+    p.add_argument("--data", required=True, help="a data source (labelled for --for classifier)")
+    p.add_argument("--for", dest="target", choices=("classifier", "finetune-lm"), default="classifier",
+                   help="sweep the classifier's head-only stage or LM fine-tuning (default: classifier)")
+    p.add_argument("--lm", default=None, help="LM folder or registry name (default: the shipped English LM)")
+    p.add_argument("--out", type=Path, default=Path("lr_find.html"), help="the plot (default: lr_find.html)")
+    p.add_argument("--start-lr", type=float, default=1e-7, help="first lr (default: 1e-07)")
+    p.add_argument("--end-lr", type=float, default=10.0, help="last lr (default: 10)")
+    p.add_argument("--num-it", type=int, default=100, help="steps of the sweep (default: 100)")
+    p.add_argument("--bs", type=int, default=None, help="rows per batch (default: as training)")
+    _add_seed(p)
+    _add_source_options(p)
+
     p = sub.add_parser("predict", help="classify texts: arguments, lines of a file or stdin, or CSV/TSV/JSONL rows; "
                                         "write text, CSV/TSV or JSONL")
     add_predict_arguments(p)
@@ -264,6 +277,27 @@ def _cmd_predict(args) -> None:
     run_predict(args, load_classifier(args.model))
 
 
+def _cmd_lr_find(args) -> None:
+    from ulmfit.classifier import TextClassifier
+    from ulmfit.hub.registry import DEFAULT
+    from ulmfit.language_model import LanguageModel
+
+    if not 0 < args.start_lr < args.end_lr:
+        raise UsageError(f"--start-lr {args.start_lr:g} --end-lr {args.end_lr:g}: need 0 < start < end")
+    if args.num_it < 2:
+        raise UsageError(f"--num-it {args.num_it}: need at least 2 steps")
+    sweep = dict(start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it, plot=args.out, seed=args.seed,
+                 **({"bs": args.bs} if args.bs else {}))
+    if args.target == "classifier":
+        _, train, _ = _train_valid(args.data, None, **_source_kwargs(args))
+        result = TextClassifier.lr_find(train.texts, train.labels, lm=args.lm, **sweep)
+    else:
+        lm = LanguageModel.from_pretrained(args.lm or DEFAULT)
+        result = lm.lr_find(_corpus_texts(args.data, **_source_kwargs(args)), **sweep)
+    print(f"suggested lr {result.suggestion:.2e} (steepest descent); min-loss lr / 10: {result.lr_min:.2e}; "
+          f"{len(result.lrs)} steps\nplot: {args.out}")
+
+
 def _cmd_evaluate(args) -> None:
     from ulmfit.classifier import load_classifier
     from ulmfit.data import load_source
@@ -299,7 +333,8 @@ def main(argv: list[str] | None = None) -> None:
     traceback)."""
     args = build_parser().parse_args(argv)
     commands = {"tokenize": _cmd_tokenize, "pretrain": _cmd_pretrain, "finetune-lm": _cmd_finetune_lm,
-                "train-classifier": _cmd_train_classifier, "predict": _cmd_predict, "evaluate": _cmd_evaluate}
+                "train-classifier": _cmd_train_classifier, "lr-find": _cmd_lr_find,
+                "predict": _cmd_predict, "evaluate": _cmd_evaluate}
 
     def run() -> None:
         if args.command == "demo":

@@ -376,6 +376,28 @@ class LanguageModel(SavedModel):
         self.training_log = log.as_dict()
         return metrics
 
+    def lr_find(self, texts_or_source: Sequence[str] | str, *, config: LMFineTuneConfig | None = None,
+                start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100, plot: str | Path | None = None,
+                **overrides: Any):
+        """fastai's LR finder for fine-tuning this LM (all layers, the vocabulary as it is) on
+        ``texts_or_source``: ``num_it`` steps with the lr growing exponentially; the weights are restored.
+        Returns the ``LRFinderResult``; ``plot``: write the curve with the suggestion marked there (HTML)."""
+        from ulmfit.report import write_lr_find_plot
+
+        config = with_overrides(config or LMFineTuneConfig(), overrides)
+        check_precision(config.precision, config.device)
+        texts = _texts_from(texts_or_source)
+        ids = self.ids(self.tokenizer.tokenize(list(texts), n_workers=workers_for(len(texts), None)))
+        bs = config.bs or _auto_bs(int(sum(len(a) for a in ids)), config.bptt)
+        learn = self._learner(ids, [], bs, config.bptt, wd=config.wd, moms=config.moms, precision=config.precision,
+                              clip=config.clip, seed=config.seed, path=None, progress=False, device=config.device)
+        learn.unfreeze()
+        result = learn.lr_find(start_lr=start_lr, end_lr=end_lr, num_it=num_it)
+        self.model.eval()
+        if plot is not None:
+            write_lr_find_plot(plot, result, "LR finder: language model fine-tuning, all layers")
+        return result
+
     def _record_provenance(self, metrics: dict) -> None:
         """After fine-tuning: the model this one came from (its name and figures) becomes ``meta["parent"]``;
         ``meta["metrics"]`` are this model's own final validation figures."""

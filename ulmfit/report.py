@@ -22,7 +22,7 @@ from typing import Any
 
 from ulmfit.errors import UsageError
 
-__all__ = ["KINDS", "render_lr_find", "render_report", "svg_line_chart", "write_report"]
+__all__ = ["write_lr_find_plot", "KINDS", "render_lr_find", "render_report", "svg_line_chart", "write_report"]
 
 KINDS = {"classifier": "Text classifier", "language_model": "Language model", "vision": "Vision classifier"}
 
@@ -853,3 +853,13 @@ def render_lr_find(*, title: str, lrs: list[float], losses: list[float], suggest
     figures["points"] = len(good)
     body = _headline(figures) + _section("lr-find", "Loss vs learning rate", f'<div class="charts">{chart}</div>')
     return _page(title, f"Learning-rate finder · {date or _dt.datetime.now().strftime('%Y-%m-%d %H:%M')}", body)
+
+
+def write_lr_find_plot(path: str | Path, result, title: str) -> Path:
+    """Write an ``LRFinderResult``'s curve (suggestion and min-loss/10 marked) to ``path`` as HTML."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    html = render_lr_find(title=title, lrs=list(result.lrs), losses=list(result.losses),
+                          suggestion=result.suggestion, lr_min=result.lr_min)
+    path.write_text(html, encoding="utf-8")
+    return path

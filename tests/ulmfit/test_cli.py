@@ -49,6 +49,31 @@ def test_pretrain_and_finetune_lm(tmp_path, capsys):
     used = json.loads((out2 / "config.json").read_text())["meta"]["history"][-1]["config"]
     assert used["drop_mult"] == LMFineTuneConfig().drop_mult  # options not given fall back to the config
     assert used["epochs"] == 1 and used["bs"] == 8
+    for folder, stages in ((out, ["pretrain"]), (out2, ["embeddings + decoder", "all layers"])):
+        rows = (folder / "metrics.csv").read_text().splitlines()
+        assert rows[0].startswith("stage,stage_index,epoch,step,lr,train_loss")
+        assert [r.split(",")[0] for r in rows[1:]] == stages
+        html = (folder / "report.html").read_text()
+        assert all(f">{name}<" in html for name in stages) and 'id="lr"' in html
+
+
+def test_train_classifier_writes_the_run_record_into_the_model_folder(clf_dir):
+    rows = (clf_dir / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["head only", "all layers"]  # --stage-epochs 1,0,0,1
+    html = (clf_dir / "report.html").read_text()
+    for section in ('id="loss"', 'id="confusion"', 'id="per-class"', 'id="config"', 'id="data"'):
+        assert section in html, section
+
+
+def test_a_closed_pipe_ends_quietly(clf_dir, tmp_path):
+    import subprocess
+    import sys
+
+    texts = tmp_path / "many.txt"
+    texts.write_text("a fine product\n" * 3000)
+    done = subprocess.run(f"{sys.executable} -m ulmfit.cli predict {clf_dir} --file {texts} | head -1",
+                          shell=True, capture_output=True, text=True)
+    assert done.stdout.count("\n") == 1 and done.stderr == "", done.stderr
 
 
 def test_predict_arguments_and_json(clf_dir, capsys):
@@ -195,3 +220,46 @@ def test_a_bad_option_value_names_the_option(capsys):
     with pytest.raises(SystemExit):
         main(["finetune-lm", "--data", "x", "--out", "y", "--vocab", "Extend"])
     assert "argument --vocab: invalid choice: 'Extend'" in capsys.readouterr().err
+
+
+def test_lr_find_writes_a_plot_with_the_suggestion(tiny_lm_dir, labelled_csv, tmp_path, capsys):
+    out = tmp_path / "plots" / "lr.html"
+    main(["lr-find", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv / "train.jsonl"), "--out", str(out),
+          "--num-it", "12", "--bs", "16"])
+    printed = capsys.readouterr().out
+    assert "suggested lr" in printed and str(out) in printed
+    html = out.read_text()
+    suggestion = printed.split("suggested lr ")[1].split()[0]
+    assert "<svg" in html and f"suggested lr {suggestion}" in html and "<script" not in html
+    main(["lr-find", "--for", "finetune-lm", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv / "train.jsonl"),
+          "--out", str(out), "--num-it", "8", "--bs", "8"])
+    assert "suggested lr" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["lr-find", "--data", str(labelled_csv / "train.jsonl"), "--start-lr", "1", "--end-lr", "0.1"])
+    assert info.value.code == 2 and "--start-lr 1 --end-lr 0.1" in capsys.readouterr().err
+
+
+def test_version_and_the_printed_predict_command_runs_as_printed(clf_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ulmfit.cli_prog import runnable
+    from ulmfit.version import __version__
+
+    bin_dir = Path(sys.executable).parent
+    if not (bin_dir / "ulmfit").is_file():
+        pytest.skip("ulmfit is not installed as a console script in this environment")
+    # a shell that was never activated: PATH without the environment's bin folder
+    env = {**os.environ, "PATH": os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                                  if Path(p).resolve() != bin_dir.resolve()) or "/usr/bin:/bin"}
+    printed = subprocess.run([sys.executable, "-c", "from ulmfit.cli_prog import runnable; print(runnable())"],
+                             env=env, capture_output=True, text=True, cwd=tmp_path, check=True).stdout.strip()
+    assert printed != "ulmfit" and Path(printed).is_file()
+    done = subprocess.run(f'{printed} predict {clf_dir} "a fine product"', shell=True, env=env, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.count("\t") == 2, done.stderr
+    version = subprocess.run(f"{printed} --version", shell=True, env=env, capture_output=True, text=True)
+    assert version.stdout.strip() == f"ulmfit {__version__}"
+    assert runnable() in ("ulmfit", str(bin_dir / "ulmfit")) or runnable().endswith("/ulmfit")
