@@ -5,12 +5,13 @@
 
 from ulmfit.version import __version__
 
-__all__ = ["LanguageModel", "TextClassifier", "__version__"]
+_LAZY = ("LanguageModel", "TextClassifier", "ClassifierEnsemble", "load_classifier")
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name: str):
     # Lazy, so that `import ulmfit.train` (used by the vision package) does not load the text stack.
-    if name in ("LanguageModel", "TextClassifier"):
+    if name in _LAZY:
         from ulmfit import api
 
         return getattr(api, name)
@@ -18,4 +19,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"LanguageModel", "TextClassifier"})
+    return sorted(set(globals()) | set(_LAZY))
