@@ -56,7 +56,7 @@ from ulmfit.language_model import (
     fit_with_schedule,
 )
 from ulmfit.report import write_lr_find_plot
-from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, write_run_record
+from ulmfit.saved_model import SavedModel, duration, jsonable, read_arch, read_vocab, saved_files, write_run_record
 from ulmfit.train.precision import PRECISIONS, check_precision
 
 __all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble", "load_classifier"]
@@ -439,7 +439,7 @@ class TextClassifier(SavedModel):
                 "language model": self.meta.get("lm"), "direction": "backward" if self.backwards else "forward"}
         summary = {f"validation {k.replace('_', ' ')}": v for k, v in valid.items() if k in ("accuracy", "macro_f1",
                                                                                               "subset_accuracy")}
-        summary["training time"] = f"{int(hist.get('seconds', 0)) // 60}:{int(hist.get('seconds', 0)) % 60:02d}"
+        summary["training time"] = duration(hist.get("seconds", 0))
         config = {**hist.get("config", {}), "stage_epochs (used)": hist.get("stage_epochs"),
                   "stage_lr_mults (used)": hist.get("stage_lr_mults")}
         return {"title": "ULMFiT text classifier", "config": config, "data": data, "summary": summary}

@@ -45,7 +45,16 @@ from ulmfit.hub.model_folder import (
     write_json,
     write_manifest,
 )
-from ulmfit.saved_model import SavedModel, jsonable, read_arch, read_vocab, saved_files, workers_for, write_run_record
+from ulmfit.saved_model import (
+    SavedModel,
+    duration,
+    jsonable,
+    read_arch,
+    read_vocab,
+    saved_files,
+    workers_for,
+    write_run_record,
+)
 from ulmfit.train.precision import AUTO, PRECISIONS, check_precision, resolve_precision
 from ulmfit.train.training_log import Stage, TrainingLog
 
@@ -234,8 +243,7 @@ class LanguageModel(SavedModel):
         if "parent" in self.meta:
             data["parent model"] = self.meta["parent"].get("name") or self.meta["parent"].get("source")
         summary = {"validation perplexity": metrics.get("perplexity"), "next-token accuracy": metrics.get("accuracy")}
-        seconds = int(hist.get("seconds", 0))
-        summary["training time"] = f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        summary["training time"] = duration(hist.get("seconds", 0))
         config = {**hist.get("config", {}), "arch": self.config.to_dict()}
         return {"title": f"ULMFiT language model: {what}", "config": config, "data": data, "summary": summary}
 

@@ -14,7 +14,8 @@ import torch
 
 from ulmfit.hub.model_folder import ModelFolderError, check_sizes, require
 
-__all__ = ["SavedModel", "jsonable", "read_arch", "read_vocab", "saved_files", "workers_for", "write_run_record"]
+__all__ = ["SavedModel", "duration", "jsonable",
+           "read_arch", "read_vocab", "saved_files", "workers_for", "write_run_record"]
 
 
 class SavedModel:
@@ -67,6 +68,13 @@ def write_run_record(folder: Path, model: SavedModel, *, title: str, config: dic
     write_report(Path(folder) / "report.html", title=title, kind=model.kind, epochs=log["epochs"],
                  steps=log["steps"], config=config, data=data, evaluation=model.evaluation, summary=summary)
     return [*names, "report.html"]
+
+
+def duration(seconds: float) -> str:
+    """``m:ss``, or ``h:mm:ss`` from an hour on (the reports' and the progress lines' time format)."""
+    seconds = int(round(seconds or 0))
+    h, m, sec = seconds // 3600, seconds // 60 % 60, seconds % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def workers_for(n_texts: int, n_workers: int | None) -> int | None:

@@ -5,7 +5,8 @@ sets ``learn.stage = Stage(name, index, count, ...)``. :class:`TrainingLog` tags
 that stage and numbers steps globally, so that one table and one set of curves cover the whole run:
 
 * ``log.epochs``: one row per epoch: stage, stage_index, epoch (1-based within the stage), step (global,
-  at the epoch's end), lr (top layer group), train_loss, valid_loss and every metric, time;
+  at the epoch's end), lr (the top layer group's highest lr in the epoch: the schedule's peak, not its
+  annealed end), train_loss, valid_loss and every metric, time;
 * ``log.steps``: one row per training step: stage, stage_index, step, lr, loss = the running mean of
   the epoch's losses so far (the definition of ``train_loss``: at the epoch's last step they are equal).
 
@@ -65,6 +66,7 @@ class TrainingLog(Callback):
         self.steps: list[dict] = []
         self._offset = 0  # global step at the start of the current fit
         self._pending: list[tuple] = []  # (global step, lr, loss tensor or float or None) of this epoch
+        self._epoch_steps: list[tuple] = []
 
     def _stage(self, learn) -> Stage:
         stage = getattr(learn, "stage", None)
@@ -85,15 +87,17 @@ class TrainingLog(Callback):
     def after_epoch(self, learn) -> None:
         stage = self._stage(learn)
         total = count = 0
-        for step, lr, loss in self._values():
+        self._epoch_steps = self._values()
+        for step, lr, loss in self._epoch_steps:
             if loss is not None:
                 total, count = total + loss, count + 1
             self.steps.append({"stage": stage.name, "stage_index": stage.index, "step": step, "lr": lr,
                                "loss": total / count if count else math.nan})
         self._pending = []
         m = dict(learn.epoch_metrics)
+        peak = max((lr for _, lr, _ in self._epoch_steps), default=float(learn.opt.param_groups[-1]["lr"]))
         row = {"stage": stage.name, "stage_index": stage.index, "epoch": int(m.pop("epoch")) + 1,
-               "step": self._offset + learn.step, "lr": float(learn.opt.param_groups[-1]["lr"])}
+               "step": self._offset + learn.step, "lr": peak}
         row.update(m)
         self.epochs.append(row)
 
