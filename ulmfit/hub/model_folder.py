@@ -85,14 +85,25 @@ def nonfinite_keys(state: dict[str, torch.Tensor]) -> list[str]:
 def save_state(folder: Path, state: dict[str, torch.Tensor], half: bool = False) -> None:
     """Write ``model.pt`` atomically; ``half=True`` stores floating tensors as fp16 (halves the size).
     Weights with NaN/inf are refused (a diverged run is never saved as a model)."""
-    if half:
-        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    if half:  # tied weights (embedding = decoder) stay one stored tensor: converted once, shared
+        converted: dict[tuple, torch.Tensor] = {}
+
+        def to_half(v: torch.Tensor) -> torch.Tensor:
+            if not v.is_floating_point():
+                return v
+            key = (v.data_ptr(), v.shape, v.stride(), v.dtype)
+            if key not in converted:
+                converted[key] = v.detach().cpu().contiguous().half()
+            return converted[key]
+
+        state = {k: to_half(v) for k, v in state.items()}
     bad = nonfinite_keys(state)
     if bad:
         raise ModelFolderError(f"refusing to write {Path(folder) / 'model.pt'}: {len(bad)} tensor(s) hold NaN/inf "
                                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); training diverged"
                                f"{' (or a value is too large for half=True)' if half else ''}")
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    done: dict[int, torch.Tensor] = {}  # the same tensor under two keys is written once
+    tensors = {k: done.setdefault(id(v), v.detach().cpu().contiguous()) for k, v in state.items()}
     atomic_write(Path(folder) / "model.pt", lambda f: torch.save(tensors, f))
 
 
