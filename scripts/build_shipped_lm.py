@@ -1,13 +1,15 @@
-"""Rebuild the shipped English LM (``pretrained/en_small_fwd``) and its model card, from scratch.
+"""Build a shipped English LM (forward or backward) and its model card, from scratch or from a finished run.
 
-    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py     # needs ../shared/data/nltk (the five corpora)
+    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction fwd     # needs ../shared/data/nltk
+    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction bwd     # the backward twin (run beside it)
+    python scripts/build_shipped_lm.py --direction fwd --from-run /tmp/lmv2/fwd --corpus /tmp/corpus_v3
 
-(One torch thread: on a 2-core machine shared with other work, two OpenMP threads were several times
-slower than one; on an idle machine two threads are somewhat faster.)
-
-Steps: write the five corpora as plain-text documents (scripts/prepare_pretraining_corpus.py), run the
-project's own ``ulmfit pretrain`` with the fixed recipe below (seed 42, 5 % of documents held out), then
-measure the held-out figures and write ``MODEL_CARD.md`` from the measured numbers.
+Steps: write the NLTK corpora as plain-text documents (scripts/prepare_pretraining_corpus.py, all of its
+default corpora), run the project's own ``ulmfit pretrain`` with the fixed recipe below (seed 42, 5 % of the
+documents held out; ``--resume`` continues an interrupted run from its checkpoint), then re-save the
+weights as fp16 into ``pretrained/en_{fwd,bwd}``, measure the held-out figures with ``LanguageModel.evaluate``
+(the library's one perplexity definition) overall and on the held-out review documents, and on the shipped
+demo reviews (written for the project, in no corpus), and write ``MODEL_CARD.md`` from the measured numbers.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import platform
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,88 +28,125 @@ sys.path.insert(0, str(REPO))
 
 RECIPE = ["--emb-sz", "200", "--n-hid", "512", "--n-layers", "3", "--max-vocab", "20000", "--min-freq", "3",
           "--epochs", "2", "--lr", "5e-3", "--bs", "64", "--bptt", "72", "--valid-pct", "0.05", "--seed", "42",
-          "--drop-mult", "0.3", "--wd", "0.01", "--precision", "bf16", "--half"]
+          "--drop-mult", "0.3", "--wd", "0.01", "--half", "--checkpoint-every", "200"]
+REVIEW_CORPORA = ("movie_reviews", "product_reviews_1", "product_reviews_2", "comparative_sentences")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--direction", choices=("fwd", "bwd"), required=True)
     parser.add_argument("--nltk", type=Path, default=REPO.parent / "shared" / "data" / "nltk")
-    parser.add_argument("--out", type=Path, default=REPO / "pretrained" / "en_small_fwd")
-    parser.add_argument("--corpus", type=Path, default=None, help="reuse a prepared corpus folder")
-    parser.add_argument("--card-only", action="store_true", help="only re-measure and rewrite the card")
-    parser.add_argument("recipe", nargs=argparse.REMAINDER, help="extra/overriding `ulmfit pretrain` options")
+    parser.add_argument("--corpus", type=Path, default=Path("/tmp/ulmfit_corpus_v2"), help="prepared corpus folder")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/ulmfit_lm_build"), help="run folders go here")
+    parser.add_argument("--from-run", type=Path, default=None, help="a finished `ulmfit pretrain --out` folder")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --work")
+    parser.add_argument("--out", type=Path, default=None, help="default: pretrained/en_{direction}")
     args = parser.parse_args(argv)
 
-    recipe = RECIPE + [a for a in args.recipe if a != "--"]
-    corpus = args.corpus or Path(tempfile.mkdtemp(prefix="ulmfit_corpus_"))
-    command = [sys.executable, "-m", "ulmfit.cli", "pretrain", "--data", str(corpus), "--out", str(args.out),
-               "--run-dir", str(corpus.parent / (corpus.name + "_run")), *recipe]
-    if not args.card_only:
-        if args.corpus is None:
+    out = args.out or REPO / "pretrained" / f"en_{args.direction}"
+    recipe = RECIPE + (["--backwards"] if args.direction == "bwd" else [])
+    run = args.from_run
+    if run is None:
+        if not (args.corpus / "corpus_stats.json").is_file():
             subprocess.run([sys.executable, str(REPO / "scripts" / "prepare_pretraining_corpus.py"),
-                            "--nltk", str(args.nltk), "--out", str(corpus)], check=True)
+                            "--nltk", str(args.nltk), "--out", str(args.corpus)], check=True)
+        run = args.work / args.direction
+        command = [sys.executable, "-m", "ulmfit.cli", "pretrain", "--data", str(args.corpus), "--out", str(run),
+                   "--run-dir", str(args.work / f"{args.direction}_run"), *recipe]
+        if args.resume:
+            command += ["--resume", str(args.work / f"{args.direction}_run" / "checkpoint.pt")]
         print("$ " + shlex.join(command), flush=True)
         start = time.time()
         subprocess.run(command, check=True, cwd=REPO)
         print(f"pretraining took {time.time() - start:.0f}s", flush=True)
-    write_card(args.out, recipe)
+    ship(run, out, args.direction, args.corpus, recipe)
 
 
-def write_card(folder: Path, recipe: list[str]) -> None:
+def ship(run: Path, out: Path, direction: str, corpus: Path, recipe: list[str]) -> None:
+    """Re-save ``run`` as fp16 into ``out``, measure it, write its card."""
     import torch
 
+    from ulmfit.cli import _corpus_texts
+    from ulmfit.data.split import holdout_split
     from ulmfit.demo import load_demo_data
     from ulmfit.language_model import LanguageModel
 
-    lm = LanguageModel.load(folder)
+    lm = LanguageModel.from_pretrained(str(run))
+    hist = lm.meta["history"][-1]
+    config = hist["config"]
+    files = sorted(p.name for p in corpus.glob("*.txt"))  # the order `ulmfit pretrain --data` read them in
+    texts = _corpus_texts(str(corpus))
+    if len(texts) != len(files) or len(texts) != hist["train_documents"] + hist["valid_documents"]:
+        raise SystemExit(f"{corpus}: {len(texts)} documents, but the run saw "
+                         f"{hist['train_documents'] + hist['valid_documents']}; pass the run's --corpus")
+    _, valid_idx = holdout_split(len(texts), config["valid_pct"], config["seed"])
+    valid = [texts[i] for i in valid_idx]
+    reviews = [texts[i] for i in valid_idx if files[i].split("-")[0] in REVIEW_CORPORA]
+    overall = lm.evaluate(valid)
+    on_reviews = lm.evaluate(reviews)
     (train_texts, _), (valid_texts, _) = load_demo_data()
-    check = lm.evaluate(train_texts + valid_texts)
-    config = json.loads((folder / "config.json").read_text())
-    config["meta"]["name"] = "ulmfit-en-small-fwd"
-    config["meta"]["check_sample"] = {"what": "all 400 texts of ulmfit/demo_data/reviews.jsonl (written for the "
-                                      "project, not in the pretraining corpus), as one stream, bs 16, bptt 72",
-                                      "perplexity": round(check["perplexity"], 3),
-                                      "accuracy": round(check["accuracy"], 4), "tokens": check["tokens"]}
-    hist = config["meta"]["history"][0]
-    m = hist["metrics"]
+    demo = lm.evaluate(train_texts + valid_texts)
+    name = f"ulmfit-en-{direction}"
+    stats = json.loads((corpus / "corpus_stats.json").read_text())
+    lm.meta.update({
+        "name": name,
+        "corpus": f"{len(stats['corpora'])} NLTK corpora, {stats['total']['documents']:,} documents, "
+                  f"{stats['total']['words']:,} words (scripts/prepare_pretraining_corpus.py)",
+        "metrics": {"valid_perplexity": round(overall["perplexity"], 3), "valid_accuracy": round(overall["accuracy"], 4),
+                    "valid_review_perplexity": round(on_reviews["perplexity"], 3),
+                    "check_sample_perplexity": round(demo["perplexity"], 3)},
+        "check_sample": {"what": "all 400 texts of ulmfit/demo_data/reviews.jsonl (written for the project, not in "
+                                 "the pretraining corpus), as one stream, bs 16, bptt 72",
+                         "perplexity": round(demo["perplexity"], 3), "accuracy": round(demo["accuracy"], 4),
+                         "tokens": demo["tokens"]},
+        "valid_reviews": {"documents": len(reviews), "tokens": on_reviews["tokens"],
+                          "perplexity": round(on_reviews["perplexity"], 3)},
+    })
+    lm.training_log = None  # the run folder keeps its metrics.csv / report.html; the shipped folder is small
+    lm.save(out, half=True)
     n_params = sum(p.numel() for p in {id(p): p for p in lm.model.parameters()}.values())
-    config["meta"]["num_params"] = n_params
-    config["meta"]["metrics"] = {"valid_perplexity": round(m["perplexity"], 3), "valid_accuracy": round(m["accuracy"], 4),
-                                 "check_sample_perplexity": round(check["perplexity"], 3)}
-    config["meta"]["corpus"] = "NLTK brown, abc, state_union, webtext, inaugural (about 2.6 M words)"
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    size_mb = (folder / "model.pt").stat().st_size / 1e6
-    card = f"""# ulmfit-en-small-fwd: a small English AWD-LSTM language model
+    rows = "\n".join(f"| {c} | {r['documents']:,} | {r['words']:,} |" for c, r in stats["corpora"].items())
+    size_mb = (out / "model.pt").stat().st_size / 1e6
+    twin = "bwd" if direction == "fwd" else "fwd"
+    card = f"""# {name}: a small English AWD-LSTM language model ({'forward' if direction == 'fwd' else 'backward'})
 
-The offline default of this project (`pretrained.DEFAULT`). It exists so that everything works without a
-network on a CPU; it is a **small** model trained on 2.6 M words. For real work use fastai's WikiText-103
-models (`wt103-fwd`, `wt103-bwd` in the registry), trained on 103 M words.
+Shipped with the project so that everything works offline on a CPU; `ulmfit-en-{twin}` is its
+{'backward' if direction == 'fwd' else 'forward'} twin (same corpus, split, vocabulary rules and recipe) for
+forward + backward ensembles. It is small: for real work use fastai's WikiText-103 models (`wt103-fwd`,
+`wt103-bwd` in the registry), trained on 103 M words.
 
 | | |
 |---|---|
-| corpus | NLTK Brown (tags stripped), ABC, State of the Union, Webtext, Inaugural: {hist['train_documents'] + hist['valid_documents']} documents, about 2.6 M words |
-| split | {hist['train_documents']} documents for training ({hist['train_tokens']:,} tokens), {hist['valid_documents']} held out for validation ({hist['valid_tokens']:,} tokens), seed 42 |
+| corpus | {lm.meta['corpus']}; never `qc` (TREC) or `sentence_polarity` (MR), the evaluation sets |
+| split | {hist['train_documents']:,} documents for training ({hist['train_tokens']:,} tokens), {hist['valid_documents']} held out for validation ({overall['tokens']:,} tokens), seed {config['seed']} |
 | tokenizer | spaCy blank English + fastai's default rules (`ulmfit.text.Tokenizer()`) |
-| vocabulary | {len(lm.vocab):,} entries (max_vocab 20,000, min_freq 3, fastai ordering and padding) |
-| architecture | AWD-LSTM, emb_sz {lm.config.emb_sz}, n_hid {lm.config.n_hid}, {lm.config.n_layers} layers, tied decoder; {n_params:,} parameters |
-| dropouts | LM preset x drop_mult 0.3 |
-| training | {hist['epochs']} epochs one-cycle, lr 5e-3, bs 64, bptt 72, AdamW wd 0.01, moms (0.8, 0.7, 0.8), AR/TAR (2, 1), bf16 autocast |
-| time and hardware | {hist['seconds'] / 60:.1f} minutes of training on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} torch thread(s)), shared with other work |
-| **validation perplexity** | **{m['perplexity']:.2f}** (next-token accuracy {m['accuracy']:.4f}) |
-| check sample | perplexity {check['perplexity']:.2f}, accuracy {check['accuracy']:.4f} on the {check['tokens']:,} tokens of the shipped demo reviews (another domain) |
+| vocabulary | {len(lm.vocab):,} entries (max_vocab {config['max_vocab']:,}, min_freq {config['min_freq']}, fastai ordering and padding) |
+| architecture | AWD-LSTM, emb_sz {lm.config.emb_sz}, n_hid {lm.config.n_hid}, {lm.config.n_layers} layers, tied decoder; {n_params:,} parameters{', reads text right to left' if direction == 'bwd' else ''} |
+| training | {hist['epochs']} epochs one-cycle, lr {config['lr']:g}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])} |
+| time and hardware | {hist['seconds'] / 60:.1f} minutes of training on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}, one torch thread), the {twin} run beside it |
+| **validation perplexity** | **{overall['perplexity']:.2f}** (next-token accuracy {overall['accuracy']:.4f}), `LanguageModel.evaluate` on the held-out documents |
+| on held-out review documents | perplexity {on_reviews['perplexity']:.2f} ({len(reviews)} documents of {', '.join(REVIEW_CORPORA)}, {on_reviews['tokens']:,} tokens) |
+| check sample | perplexity {demo['perplexity']:.2f}, accuracy {demo['accuracy']:.4f} on the {demo['tokens']:,} tokens of the shipped demo reviews (in no corpus) |
 | file | `model.pt`, fp16 storage, {size_mb:.1f} MB |
 | license | weights released with the project (Apache-2.0); the corpora are NLTK's research distributions |
 
-Rebuild (exact command; `ulmfit pretrain` options after the script's own):
+Corpus (documents, words after markup stripping and de-duplication):
 
-    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py   # runs: ulmfit pretrain --data CORPUS --out pretrained/en_small_fwd {' '.join(recipe)}
+| corpus | documents | words |
+|---|---:|---:|
+{rows}
+
+Rebuild (exact command):
+
+    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction}   # ulmfit pretrain --data CORPUS {' '.join(recipe)}
 
 Intended use: a starting point for ULMFiT fine-tuning in examples, tests and offline work on English text.
-Limits: small and trained on old, mostly American and Australian edited text (1960s Brown, speeches,
-radio transcripts) plus some web text; it knows little modern vocabulary; its perplexity is far from
-WikiText-103 models. It is not meant for text generation beyond demonstrations.
+Limits: trained on 6.4 M words of mostly edited American text (news, 1960s Brown, speeches, radio
+transcripts), reviews (movies, products) and some web, chat and spoken text; it knows little modern
+vocabulary and its perplexity is far from WikiText-103 models. Not meant for text generation beyond
+demonstrations.
 """
-    (folder / "MODEL_CARD.md").write_text(card)
+    (out / "MODEL_CARD.md").write_text(card)
     print(card)
 
 

@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("ulmfit-demo"), help="where to save the models")
     p.add_argument("--lm", default=None, help="pretrained LM name or folder (default: the shipped one)")
     p.add_argument("--quick", action="store_true", help="one epoch per stage (for smoke tests)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also train from the LM's backward twin and average both classifiers (twice the time)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_seed(p)
 
@@ -341,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
             from ulmfit.demo import run_demo
 
             run_demo(data=args.data, out=args.out, lm=args.lm, quick=args.quick, progress=not args.quiet,
+                     ensemble=args.ensemble,
                      seed=args.seed)
         else:
             commands[args.command](args)

@@ -55,24 +55,16 @@ def _load_data(data: str | None, seed: int = 42):
     return train_texts, train_labels, valid, examples, extra_lm
 
 
-def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str | None = None, quick: bool = False,
-             progress: bool = True, seed: int = 42) -> dict:
-    """Run the pipeline; returns the validation metrics (the shipped set's validation split, or for
-    ``data=`` the source's validation split or a seeded hold-out of its training data)."""
+def _train_one(name: str, train_texts, train_labels, valid, extra_lm, out: Path, quick: bool, progress: bool,
+               seed: int, step: str):
+    """Fine-tune the LM ``name`` and train a classifier from it; both saved under ``out``."""
     from ulmfit.classifier import TextClassifier
-    from ulmfit.evaluation import format_metrics
-    from ulmfit.hub.registry import DEFAULT
     from ulmfit.language_model import LanguageModel
 
-    start = time.time()
-    out = Path(out)
-    train_texts, train_labels, valid, examples, extra_lm = _load_data(data, seed)
-    name = lm or DEFAULT
-    print(f"[1/4] pretrained language model: {name}", flush=True)
+    print(f"[1/4]{step} pretrained language model: {name}", flush=True)
     language_model = LanguageModel.from_pretrained(name)
     print(f"      {language_model}", flush=True)
-
-    print(f"[2/4] fine-tuning the language model on {len(train_texts) + len(extra_lm)} texts", flush=True)
+    print(f"[2/4]{step} fine-tuning the language model on {len(train_texts) + len(extra_lm)} texts", flush=True)
     lm_overrides = {"epochs": 1} if quick else {}
     lm_metrics = language_model.fine_tune(list(train_texts) + list(extra_lm), progress=progress, seed=seed,
                                            **lm_overrides)
@@ -80,24 +72,60 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
         print(f"      LM validation perplexity {lm_metrics['perplexity']:.1f}, "
               f"next-word accuracy {lm_metrics['accuracy']:.3f}", flush=True)
     language_model.save(out / "lm")
-
-    print(f"[3/4] training the classifier ({len(train_texts)} labelled texts, gradual unfreezing)", flush=True)
+    print(f"[3/4]{step} training the classifier ({len(train_texts)} labelled texts, gradual unfreezing)", flush=True)
     clf_overrides = {"stage_epochs": (1, 1, 1, 1)} if quick else {}
     clf = TextClassifier.train(train_texts, train_labels, lm=language_model, valid=valid, progress=progress,
                                seed=seed, **clf_overrides)
     clf.save(out / "classifier")
+    return clf
+
+
+def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str | None = None, quick: bool = False,
+             progress: bool = True, seed: int = 42, ensemble: bool = False) -> dict:
+    """Run the pipeline; returns the validation metrics (the shipped set's validation split, or for
+    ``data=`` the source's validation split or a seeded hold-out of its training data).
+
+    ``ensemble``: also fine-tune the backward twin of the LM (``ulmfit-en-fwd`` -> ``ulmfit-en-bwd``), train
+    a classifier from it and average both classifiers' probabilities (saved in ``OUT/ensemble``)."""
+    from ulmfit.classifier import ClassifierEnsemble
+    from ulmfit.evaluation import format_metrics
+    from ulmfit.hub.registry import DEFAULT, twin_of
+
+    start = time.time()
+    out = Path(out)
+    train_texts, train_labels, valid, examples, extra_lm = _load_data(data, seed)
+    name = lm or DEFAULT
+    twin = twin_of(name) if ensemble else None
+    if ensemble and twin is None:
+        from ulmfit.errors import UsageError
+
+        raise UsageError(f"--ensemble needs a registered LM with a backward twin; {name!r} has none "
+                         "(the shipped pair is ulmfit-en-fwd / ulmfit-en-bwd)")
+    parts = [(name, out, " (forward)" if twin else "")] + ([(twin, out / "backward", " (backward)")] if twin else [])
+    models = [_train_one(n, train_texts, train_labels, valid, extra_lm, o, quick, progress, seed, step)
+              for n, o, step in parts]
+    clf = models[0]
+    where = f"{out}/classifier"
+    if twin:
+        clf = ClassifierEnsemble(models)
+        clf.save(out / "ensemble")
+        where = f"{out}/ensemble"
 
     print("[4/4] results", flush=True)
     metrics = {}
     if valid is not None:
+        if twin:
+            for label, member in zip(("forward", "backward"), models):
+                print(f"  {label} classifier: accuracy {member.evaluate(valid[0], valid[1]).get('accuracy', 0):.4f}")
+            print("  ensemble (mean of both probabilities):")
         metrics = clf.evaluate(valid[0], valid[1])
         print(format_metrics(metrics))
     print("\npredictions:")
     for text, label, probs in zip(examples, clf.predict(examples), clf.predict_proba(examples)):
         short = text if len(text) < 90 else text[:87] + "..."
         print(f"  {label!s:>10s} ({probs.max():.2f})  {short}")
-    print(f"\ndone in {time.time() - start:.0f}s. Models saved in {out}/lm and {out}/classifier.")
+    print(f"\ndone in {time.time() - start:.0f}s. Models saved in {out} (each folder has report.html).")
     from ulmfit.cli_prog import runnable
 
-    print(f"Predict with:\n  {runnable()} predict {out}/classifier \"The battery died after two days.\"")
+    print(f"Predict with:\n  {runnable()} predict {where} \"The battery died after two days.\"")
     return metrics

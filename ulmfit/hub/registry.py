@@ -27,6 +27,7 @@ from ulmfit.hub.download import fetch
 __all__ = [
     "AWD_LSTM_LM_CONFIG",
     "DEFAULT",
+    "twin_of",
     "FORMATS",
     "DIRECTIONS",
     "PACKAGE_DIR",
@@ -235,6 +236,14 @@ _REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (_EN_SMALL, _wt103("fwd")
 
 
 # --- lookup ----------------------------------------------------------------------------------------------
+
+
+def twin_of(name: str) -> str | None:
+    """The other direction of a registered fwd/bwd pair (``ulmfit-en-fwd`` <-> ``ulmfit-en-bwd``), or None."""
+    for a, b in (("-fwd", "-bwd"), ("-bwd", "-fwd")):
+        if isinstance(name, str) and name.endswith(a) and name[: -len(a)] + b in _REGISTRY:
+            return name[: -len(a)] + b
+    return None
 
 
 def list_models() -> list[str]:
