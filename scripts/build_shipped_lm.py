@@ -71,7 +71,10 @@ def ship(run: Path, out: Path, direction: str, corpus: Path, recipe: list[str]) 
     from ulmfit.demo import load_demo_data
     from ulmfit.language_model import LanguageModel
 
-    lm = LanguageModel.from_pretrained(str(run))
+    trained = LanguageModel.from_pretrained(str(run))
+    trained.training_log = None  # the run folder keeps its metrics.csv / report.html; the shipped one is small
+    trained.save(out, half=True)
+    lm = LanguageModel.from_pretrained(str(out))  # measure what ships: the fp16-rounded weights
     hist = lm.meta["history"][-1]
     config = hist["config"]
     files = sorted(p.name for p in corpus.glob("*.txt"))  # the order `ulmfit pretrain --data` read them in
@@ -102,7 +105,6 @@ def ship(run: Path, out: Path, direction: str, corpus: Path, recipe: list[str]) 
         "valid_reviews": {"documents": len(reviews), "tokens": on_reviews["tokens"],
                           "perplexity": round(on_reviews["perplexity"], 3)},
     })
-    lm.training_log = None  # the run folder keeps its metrics.csv / report.html; the shipped folder is small
     lm.save(out, half=True)
     n_params = sum(p.numel() for p in {id(p): p for p in lm.model.parameters()}.values())
     rows = "\n".join(f"| {c} | {r['documents']:,} | {r['words']:,} |" for c, r in stats["corpora"].items())
