@@ -2,8 +2,10 @@
 
 Protocol, for each seed S (``--seeds``, default 42 43 44):
 
-* Data: TREC-6 (the paper's 5,452 train / 500 test questions, ``qc.zip``) or MR (sentence polarity,
-  a fixed 10 % test split drawn with seed 0, ``sentence_polarity.zip``), from the NLTK data folder.
+* Data: TREC-6 (the paper's 5,452 train / 500 test questions, ``qc.zip``), MR (sentence polarity,
+  a fixed 10 % test split drawn with seed 0, ``sentence_polarity.zip``), ``mr-1000`` (MR's first 1,000
+  training sentences, the same test split), from the NLTK data folder, or ``demo`` (the shipped 320 / 80
+  reviews; its validation split is the scored split, as ``ulmfit demo`` reports it).
 * The training split is divided exactly as the library's default does: ``holdout_split(n,
   ClassifierConfig().valid_pct, S)`` -> 90 % train, 10 % validation hold-out. The hold-out is split again
   (seed S + 1) into halves A and B. A goes to training as ``valid=`` (with the defaults validation data only
@@ -71,6 +73,23 @@ def load_trec6(nltk_dir: Path) -> tuple[tuple[list[str], list[str]], tuple[list[
                     labels.append(label.split(":")[0])
             splits[name] = (texts, labels)
     return splits["train"], splits["test"]
+
+
+def load_demo(nltk_dir: Path | None = None):
+    """The shipped demo reviews: its 320 training texts, and its 80 validation texts as the scored split
+    (the ``ulmfit demo`` target is accuracy on the demo's own validation split)."""
+    from ulmfit.demo import load_demo_data
+
+    return load_demo_data()
+
+
+def load_mr_1000(nltk_dir: Path):
+    """MR with only its first 1,000 training sentences (the few-labels regime), the same test split."""
+    (texts, labels), test = load_mr(nltk_dir)
+    return (texts[:1000], labels[:1000]), test
+
+
+LOADERS = {"trec6": "load_trec6", "mr": "load_mr", "mr-1000": "load_mr_1000", "demo": "load_demo"}
 
 
 def load_mr(nltk_dir: Path, seed: int = 0) -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]:
@@ -180,9 +199,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> str:
     for task in sorted({k[0] for k in groups}, key=str):
         out.append(f"### {task}")
         out.append("")
-        out.append("| LM | LM fine-tune | limits (train/test) | n seeds | ULMFiT test acc % | TF-IDF+LR test acc % "
-                   "| valid-B final % | valid-B best % | best-weights test % (informational) | min / run |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|")
+        out.append("| LM | LM fine-tune | limits (train/test) | n seeds | ULMFiT test acc % | bwd % | fwd+bwd % "
+                   "| TF-IDF+LR test acc % | valid-B final % | valid-B best % | best-weights test % (informational) "
+                   "| min / run |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
         keys = sorted((k for k in groups if k[0] == task), key=lambda k: (str(k[1]), not k[2], str(k[3]), str(k[4])))
         for key in keys:
             recs = groups[key]
@@ -193,6 +213,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> str:
             out.append(
                 f"| {lm} | {'yes' if finetune else 'no'} | {limits} | {len(recs)} ({', '.join(map(str, seeds))}) "
                 f"| {_mean_sd([r.get('test_accuracy') for r in recs])} "
+                f"| {_mean_sd([r.get('bwd_test_accuracy') for r in recs])} "
+                f"| {_mean_sd([r.get('ensemble_test_accuracy') for r in recs])} "
                 f"| {_mean_sd([r.get('tfidf_test_accuracy') for r in recs])} "
                 f"| {_mean([r.get('valid_b_accuracy') for r in recs])} "
                 f"| {_mean([r.get('best_valid_b_accuracy') for r in recs])} "
@@ -266,6 +288,23 @@ def run_seed(task: str, seed: int, data, args) -> dict[str, Any]:
         clf.predict([text])
         times.append(time.perf_counter() - t0)
 
+    ensemble = {}
+    if args.ensemble:
+        from ulmfit import ClassifierEnsemble
+        from ulmfit.hub.registry import twin_of
+
+        twin = twin_of(lm_name)
+        if twin is None:
+            raise SystemExit(f"--ensemble: {lm_name!r} has no registered backward twin")
+        bwd_lm = LanguageModel.from_pretrained(twin)
+        if not args.no_lm_finetune:
+            bwd_lm.fine_tune(train_texts, seed=seed, progress=progress)
+        bwd = TextClassifier.train(tr[0], tr[1], lm=bwd_lm, valid=va, seed=seed, progress=progress)
+        both = ClassifierEnsemble([clf, bwd])
+        ensemble = {"bwd_test_accuracy": round(bwd.evaluate(test_texts, test_labels)["accuracy"], 4),
+                    "ensemble_test_accuracy": round(both.evaluate(test_texts, test_labels)["accuracy"], 4),
+                    "ensemble_valid_b_accuracy": round(both.evaluate(*vb)["accuracy"], 4) if vb[0] else None}
+
     baseline = tfidf_baseline(tr, vab, (test_texts, test_labels), seed=seed)
     history = (clf.meta.get("history") or [{}])[-1]
     ppl = lm_metrics.get("perplexity")
@@ -280,7 +319,7 @@ def run_seed(task: str, seed: int, data, args) -> dict[str, Any]:
         "best_epoch": None if best_epoch is None else int(best_epoch),
         "best_valid_a_accuracy": rnd(best), "best_valid_b_accuracy": rnd(best_valid_b),
         "best_test_accuracy": rnd(best_test),
-        **baseline,
+        **baseline, **ensemble,
         "lm_finetune_perplexity": None if ppl is None else round(float(ppl), 2),
         "lm_seconds": round(lm_seconds, 1), "clf_seconds": round(clf_seconds, 1),
         "total_seconds": round(time.time() - run_start, 1),
@@ -294,11 +333,13 @@ def run_seed(task: str, seed: int, data, args) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("task", nargs="?", choices=["trec6", "mr"])
+    parser.add_argument("task", nargs="?", choices=list(LOADERS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--nltk", type=Path, default=None,
                         help="NLTK data folder (default: $ULMFIT_SHARED_DATA/nltk or ../shared/data/nltk)")
     parser.add_argument("--no-lm-finetune", action="store_true", help="ablation: classifier on the pretrained LM")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also the LM's backward twin: bwd and fwd + bwd ensemble test accuracies per seed")
     parser.add_argument("--lm", default=None, help="pretrained LM (default: pretrained.DEFAULT)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--json-out", type=Path, default=None, help="append one JSON line per seed")
@@ -312,13 +353,13 @@ def main(argv: list[str] | None = None) -> None:
         print(summarize(read_jsonl(args.summarize)), end="")
         return
     if args.task is None:
-        parser.error("give a task (trec6 or mr), or --summarize FILE")
+        parser.error(f"give a task ({', '.join(LOADERS)}), or --summarize FILE")
     for name in ("limit_train", "limit_test"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
 
     nltk_dir = args.nltk or default_nltk_dir()
-    loader = load_trec6 if args.task == "trec6" else load_mr
+    loader = globals()[LOADERS[args.task]]
     (train_texts, train_labels), (test_texts, test_labels) = loader(nltk_dir)
     if args.limit_train is not None:
         train_texts, train_labels = train_texts[:args.limit_train], train_labels[:args.limit_train]
