@@ -70,6 +70,8 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-col", action="append", dest="text_cols", default=None,
                    help="CSV/TSV/JSONL text column (repeat for several; they are joined with xxfld)")
     p.add_argument("--label-col", default=None, help="CSV/TSV/JSONL label column")
+    p.add_argument("--on-missing", choices=("error", "drop"), default=None,
+                   help="a CSV/TSV/JSONL row without a text or label value: error (default) or drop it with a warning")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,6 +170,8 @@ def _source_kwargs(args) -> dict:
         kwargs["text_cols"] = args.text_cols
     if getattr(args, "label_col", None):
         kwargs["label_col"] = args.label_col
+    if getattr(args, "on_missing", None):
+        kwargs["on_missing"] = args.on_missing
     return kwargs
 
 

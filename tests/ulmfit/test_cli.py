@@ -263,3 +263,28 @@ def test_version_and_the_printed_predict_command_runs_as_printed(clf_dir, tmp_pa
     version = subprocess.run(f"{printed} --version", shell=True, env=env, capture_output=True, text=True)
     assert version.stdout.strip() == f"ulmfit {__version__}"
     assert runnable() in ("ulmfit", str(bin_dir / "ulmfit")) or runnable().endswith("/ulmfit")
+
+
+def test_source_errors_speak_in_flags(tmp_path, capsys):
+    csv = tmp_path / "d.csv"
+    csv.write_text("review,label\ngood,pos\n,neg\n")
+    for extra, expected in (([], "--text-col NAME in the shell"),
+                            (["--text-col", "review"], "--on-missing drop in the shell")):
+        with pytest.raises(SystemExit):
+            main(["train-classifier", "--data", str(csv), "--out", str(tmp_path / "m"), *extra])
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1, err
+
+
+def test_hf_source_offline_fails_fast_in_one_line(tmp_path, capsys, monkeypatch):
+    import time
+
+    from ulmfit.data import sources
+
+    monkeypatch.setattr(sources, "_hub_reachable", lambda timeout=3.0: False)
+    start = time.time()
+    with pytest.raises(SystemExit) as info:
+        main(["train-classifier", "--data", "hf:surely-not-cached-dataset", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "cannot reach huggingface.co" in err
+    assert time.time() - start < 15  # no half-minute of retries

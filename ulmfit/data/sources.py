@@ -348,18 +348,20 @@ def _pick_columns(path: Path, columns: list[str], opts: _TableOptions) -> tuple[
     if text_cols is None:
         if "text" not in columns:
             raise SourceError(
-                f"{path}: no 'text' column; pass text_col= or text_cols= naming one of the columns found: "
-                f"{columns}"
+                f"{path}: no 'text' column; name the text column(s) (--text-col NAME in the shell, text_cols= "
+                f"in Python) among the columns found: {', '.join(columns)}"
             )
         text_cols = ["text"]
     for c in text_cols:
         if c not in columns:
-            raise SourceError(f"{path}: unknown text column {c!r}; columns found: {columns}")
+            raise SourceError(f"{path}: unknown text column {c!r} (--text-col / text_cols=); columns found: "
+                              f"{', '.join(columns)}")
     label_col = opts.label_col
     if label_col is None:
         label_col = "label" if "label" in columns else None
     elif label_col not in columns:
-        raise SourceError(f"{path}: unknown label column {label_col!r}; columns found: {columns}")
+        raise SourceError(f"{path}: unknown label column {label_col!r} (--label-col / label_col=); columns found: "
+                          f"{', '.join(columns)}")
     return text_cols, label_col
 
 
@@ -383,7 +385,7 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
                 continue
             raise SourceError(
                 f"{path}: row {i + 1} (line {first_line + i}) has no value in column {missing[0]!r}; fix the "
-                "file or pass on_missing='drop' to skip such rows"
+                "file, or skip such rows (--on-missing drop in the shell, on_missing='drop' in Python)"
             )
         values = [str(row[c]) for c in text_cols]
         if len(values) == 1:
