@@ -21,6 +21,13 @@ from ulmfit.version import __version__
 
 __all__ = ["main", "build_parser", "dumps_json", "format_metrics"]
 
+HELP = """ULMFiT for text classification: pretrain or fine-tune an AWD-LSTM language model, train a classifier
+with gradual unfreezing, predict, evaluate. Offline by default (a small English LM ships with the package).
+
+A data source is a built-in name (imdb, trec6, trec50), a local path (an aclImdb folder, TREC label files,
+a CSV/TSV/JSONL file, one folder per class, plain text files) or hf:NAME (a Hugging Face dataset).
+Every training command writes metrics.csv, steps.csv and report.html into its model folder."""
+
 
 def _add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by finetune-lm and train-classifier that are not training settings."""
@@ -80,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ulmfit.models import AWDLSTMConfig
     from ulmfit.predict_io import add_predict_arguments
 
-    parser = argparse.ArgumentParser(prog="ulmfit", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ulmfit", description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run 'ulmfit COMMAND --help' for a command's options, each with its default.")
     parser.add_argument("--debug", action="store_true", help="show the Python traceback of an error")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
