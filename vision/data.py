@@ -32,6 +32,7 @@ __all__ = [
     "ImageFolderSplit",
     "ImageLoader",
     "image_data",
+    "image_split",
     "load_rgb",
     "resolve_image_folder",
     "resolve_source",
@@ -169,9 +170,8 @@ class _HFImageDataset(Dataset):
         return (self.transform(img) if self.transform is not None else img), int(row[self.label_key])
 
 
-def _folder_datasets(
-    root: Path, train_tfm: Callable | None, valid_tfm: Callable | None
-) -> tuple[ImageFolderSplit, ImageFolderSplit, list[str]]:
+def _folder_splits(root: Path) -> tuple[Path, Path, list[str]]:
+    """``(train/, the validation folder, classes)`` of a split root; the classes are train/'s subfolders."""
     train_dir = root / "train"
     valid_dir = next((root / n for n in _VALID_NAMES if (root / n).is_dir()), None)
     if not train_dir.is_dir() or valid_dir is None:
@@ -181,9 +181,20 @@ def _folder_datasets(
         classes, _ = find_classes(train_dir)  # sorted subfolder names, as ImageFolder
     except FileNotFoundError:
         raise ValueError(f"{train_dir} has no class folders: expected train/<class>/<image files>") from None
-    unknown = sorted(d.name for d in valid_dir.iterdir() if d.is_dir() and d.name not in classes)
+    return train_dir, valid_dir, classes
+
+
+def _check_split_classes(split_dir: Path, train_dir: Path, classes: Sequence[str]) -> None:
+    unknown = sorted(d.name for d in split_dir.iterdir() if d.is_dir() and d.name not in classes)
     if unknown:
-        raise ValueError(f"{valid_dir} has class folders not in {train_dir}: {unknown[:5]}")
+        raise ValueError(f"{split_dir} has class folders not in {train_dir}: {unknown[:5]}")
+
+
+def _folder_datasets(
+    root: Path, train_tfm: Callable | None, valid_tfm: Callable | None
+) -> tuple[ImageFolderSplit, ImageFolderSplit, list[str]]:
+    train_dir, valid_dir, classes = _folder_splits(root)
+    _check_split_classes(valid_dir, train_dir, classes)
     return ImageFolderSplit(train_dir, classes, train_tfm), ImageFolderSplit(valid_dir, classes, valid_tfm), classes
 
 
@@ -229,7 +240,38 @@ def resolve_source(
     return _folder_datasets(resolve_image_folder(name), train_tfm, valid_tfm)
 
 
-def _hf_source(name: str, train_tfm, valid_tfm):
+def image_split(source: str | os.PathLike, split: str = "valid",
+                transform: Callable | None = None) -> tuple[Dataset, list[str], str]:
+    """One split of a source (as :func:`resolve_source` takes it), e.g. to evaluate a model on.
+
+    split: ``"valid"`` (the split training validates on: the first of val/, valid/, validation/, test/, or
+    the Hugging Face validation split), ``"train"``, or the exact name of another split folder or HF split.
+    Returns ``(dataset of (transform(RGB image), label), the source's classes, the split's own name)``; labels
+    index the source's classes (train/'s class folders, or the HF ClassLabel names). A split that does not
+    exist raises a ValueError listing those that do.
+    """
+    name = str(source)
+    if name.startswith("hf:"):
+        dd, image_key, label_key, classes, valid_name = _hf_splits(name[3:])
+        actual = valid_name if split == "valid" else split
+        if actual not in dd:
+            raise ValueError(f"Hugging Face dataset {name[3:]!r} has no split {split!r} (splits: {', '.join(dd)}; "
+                             f"'valid' is {valid_name!r}, the one training validates on)")
+        return _HFImageDataset(dd[actual], image_key, label_key, transform), classes, actual
+    root = resolve_image_folder(name)
+    train_dir, valid_dir, classes = _folder_splits(root)
+    plain = split not in ("", ".", "..") and Path(split).name == split  # a folder of root, not a path
+    split_dir = valid_dir if split == "valid" else root / split
+    if not plain or not split_dir.is_dir():
+        found = ", ".join(sorted(d.name for d in root.iterdir() if d.is_dir()))
+        raise ValueError(f"image folder {str(root)!r} has no split {split!r} (splits: {found}; 'valid' is "
+                         f"{valid_dir.name}/, the one training validates on)")
+    _check_split_classes(split_dir, train_dir, classes)
+    return ImageFolderSplit(split_dir, classes, transform), classes, split_dir.name
+
+
+def _hf_splits(name: str):
+    """``(DatasetDict, image column, label column, class names, validation split name)`` of ``hf:NAME``."""
     import datasets  # heavy, optional: imported only for hf: sources
 
     if not name:
@@ -246,7 +288,11 @@ def _hf_source(name: str, train_tfm, valid_tfm):
     if image_key is None or label_key is None:
         raise ValueError(f"Hugging Face dataset {name!r} needs an Image column and a ClassLabel column, "
                          f"got features {dict(feats)}")
-    classes = list(feats[label_key].names)
+    return dd, image_key, label_key, list(feats[label_key].names), valid_name
+
+
+def _hf_source(name: str, train_tfm, valid_tfm):
+    dd, image_key, label_key, classes, valid_name = _hf_splits(name)
     return (_HFImageDataset(dd["train"], image_key, label_key, train_tfm),
             _HFImageDataset(dd[valid_name], image_key, label_key, valid_tfm), classes)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vision.weights import torchvision_model
 from vision.xresnet import XRESNET_ARCHS, XResNet
 
 __all__ = ["AdaptiveConcatPool2d", "create_head", "TransferModel", "cut_body", "transfer_model", "num_features"]
@@ -176,7 +177,7 @@ def _build_arch(arch: str, weights, c_in: int, arch_kwargs: dict) -> nn.Module:
             raise ValueError(f"unknown torchvision architecture {arch!r}")
         if c_in != 3:
             raise ValueError(f"torchvision ResNets take 3 input channels, got c_in={c_in}")
-        return torchvision.models.get_model(arch, weights=weights, **arch_kwargs)
+        return torchvision_model(arch, weights, **arch_kwargs)  # a failed download: one DownloadError line
     raise ValueError(f"unknown architecture {arch!r}: expected one of {sorted(XRESNET_ARCHS)} or a torchvision "
                      f"ResNet name ({', '.join(p + '*' for p in _TV_PREFIXES)}), or an nn.Module")
 

@@ -1,14 +1,17 @@
 """Image classification on the shared training core: the training recipe behind ``ulmfit-vision train``,
-fastai's ``fine_tune``, saved model folders and prediction.
+fastai's ``fine_tune``, saved model folders, prediction and evaluation.
 
 A saved model folder holds ``model.pt`` (a state_dict, read with ``weights_only=True``) and
 ``config.json`` (``kind`` "image_classifier": architecture, classes, image size, normalisation and the
-training config), so it is rebuilt without unpickling anything.
+training config), so it is rebuilt without unpickling anything. A folder written by :func:`train` also
+holds the run's record (``metrics.csv``, ``steps.csv``, ``report.html``: see :mod:`vision.run_record`);
+the manifest lists them all.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -17,11 +20,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ulmfit.train import Callback, Learner, accuracy, seed_everything
+from ulmfit.train import Callback, Learner, Stage, TrainingLog, accuracy, seed_everything
 from ulmfit.train.precision import PRECISIONS, check_precision
+from vision.evaluation import check_classes, evaluate_model
 from vision.head import TransferModel, transfer_model
 from vision.losses import LabelSmoothingCrossEntropy
 from vision.mixup import MixUp
+from vision.run_record import data_facts, readable_evaluation, run_summary, write_run_record
+from vision.weights import fetch_weights, weights_entry
 from vision.xresnet import XRESNET_ARCHS
 
 __all__ = [
@@ -29,6 +35,7 @@ __all__ = [
     "ChannelsLast",
     "VisionTrainConfig",
     "build_model",
+    "evaluate",
     "fine_tune",
     "load_model",
     "predict",
@@ -62,14 +69,23 @@ def fine_tune(
 ) -> None:
     """fastai's transfer recipe: train the head (body frozen, BatchNorm kept trainable) for
     ``freeze_epochs`` with one-cycle ``pct_start=0.99``; then halve ``base_lr``, unfreeze and train
-    ``epochs`` with ``slice(base_lr / lr_mult, base_lr)``, ``pct_start``, ``div``."""
+    ``epochs`` with ``slice(base_lr / lr_mult, base_lr)``, ``pct_start``, ``div``.
+
+    Each fit runs as a named :class:`~ulmfit.train.Stage` ("head only (frozen body)", "all layers"): the
+    progress header and a :class:`~ulmfit.train.TrainingLog` show them.
+    """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    n_groups, n_stages = learn.n_groups, 2 if freeze_epochs > 0 else 1
     learn.freeze()
     if freeze_epochs > 0:
+        learn.stage = Stage("head only (frozen body)", 0, n_stages, epochs=freeze_epochs,
+                            trainable=f"1 of {n_groups}", lrs=(base_lr, base_lr))
         learn.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99)
     base_lr /= 2
     learn.unfreeze()
+    learn.stage = Stage("all layers", n_stages - 1, n_stages, epochs=epochs, trainable=f"{n_groups} of {n_groups}",
+                        lrs=(base_lr / lr_mult if n_groups > 1 else base_lr, base_lr))
     learn.fit_one_cycle(epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div)
 
 
@@ -135,8 +151,10 @@ def save_model(
     *,
     class_names: dict[str, str] | None = None,
     train_config: dict | None = None,
+    extra_files: Sequence[str] = (),
 ) -> Path:
-    """Write ``model.pt`` + ``config.json`` into ``folder`` (created)."""
+    """Write ``model.pt`` + ``config.json`` into ``folder`` (created), then the manifest of those and of
+    ``extra_files`` (names of files already written into ``folder``, e.g. the run record)."""
     from ulmfit.hub.model_folder import save_state, write_config, write_manifest
 
     spec = _model_spec(model)
@@ -156,7 +174,8 @@ def save_model(
         "c_in": 3,
         "train": dict(train_config or {}),
     })
-    write_manifest(folder, ["model.pt", "config.json"])  # last: an interrupted save is refused on load
+    names = ["model.pt", "config.json"]
+    write_manifest(folder, names + [n for n in extra_files if n not in names])  # last: an interrupted save is refused
     return folder
 
 
@@ -197,7 +216,7 @@ class VisionTrainConfig:
     label_smoothing: float = 0.0  # eps; 0 = plain cross entropy
     precision: str = "fp32"  # fp32 | fp16 | bf16
     channels_last: bool = False
-    out: str | None = None  # model folder to write
+    out: str | None = None  # model folder to write (None: nothing is saved; the CLI defaults it)
     wd: float = 1e-2
     workers: int | None = None  # DataLoader worker processes (None: up to 8)
     seed: int = 42  # seeds python, numpy, torch and the loaders before the model is built
@@ -239,17 +258,25 @@ class VisionTrainConfig:
 def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | None]:
     """Train an image classifier as configured; save it to ``config.out`` if set.
 
-    From scratch: one-cycle over ``epochs``. With ``weights``/``pretrained``: :func:`fine_tune`.
+    From scratch: one-cycle over ``epochs`` (stage "train"). With ``weights``/``pretrained``:
+    :func:`fine_tune` (stages "head only (frozen body)", "all layers"). The saved folder holds the model,
+    and the run's record: ``metrics.csv`` and ``steps.csv`` of every stage, ``report.html`` with the
+    validation confusion matrix and per-class scores (computed on the whole validation set at the end).
     Returns the learner and the saved folder (None without ``out``, and on non-zero DDP ranks).
     """
     from ulmfit.train.distributed import barrier, is_main_process, setup_distributed
     from vision.data import image_data
 
     check_precision(config.precision, config.device)  # fp16 without a GPU fails now, before any data is read
+    tv_weights = None  # a misspelt torchvision weights name fails now too (pretrained= reuses a body instead)
+    if config.weights is not None and config.pretrained is None and config.arch not in XRESNET_ARCHS:
+        tv_weights = weights_entry(config.arch, config.weights)
     setup_distributed(config.device)  # under torchrun: join the group now, so rank 0 downloads alone
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if not is_main_process():
-        barrier()  # wait until rank 0 has downloaded / extracted the data
+        barrier()  # wait until rank 0 has downloaded / extracted the data (and the weights)
+    elif tv_weights is not None:  # into torch's cache before the data: offline, this fails at once, in one line
+        fetch_weights(tv_weights, config.weights, config.arch)
     data = image_data(config.data, config.size, config.bs, workers=config.workers, device=device, seed=config.seed)
     if is_main_process():
         barrier()
@@ -265,7 +292,8 @@ def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | 
         model = model.to(memory_format=torch.channels_last)
     loss: nn.Module = (LabelSmoothingCrossEntropy(config.label_smoothing) if config.label_smoothing > 0
                        else nn.CrossEntropyLoss())
-    cbs: list[Callback] = []
+    log = TrainingLog()
+    cbs: list[Callback] = [log]
     if config.mixup > 0:
         cbs.append(MixUp(config.mixup))
     if config.channels_last:
@@ -273,18 +301,28 @@ def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | 
     learn = Learner(model, data.train, data.valid, loss_func=loss, metrics=[accuracy], wd=config.wd,
                     precision=config.precision, callbacks=cbs, path=config.out, progress=config.progress,
                     device=config.device, seed=config.seed, **learner_kwargs)  # None: cuda:LOCAL_RANK under DDP
+    start = time.time()
     if isinstance(model, TransferModel):
         fine_tune(learn, config.epochs, config.lr, freeze_epochs=config.freeze_epochs)
     else:
+        learn.stage = Stage("train", 0, 1, epochs=config.epochs, lrs=(config.lr, config.lr))
         learn.fit_one_cycle(config.epochs, config.lr)
+    seconds = time.time() - start
     saved = None
     if config.out is not None and learn.is_main:
+        # the whole validation set, unsharded, on this rank: the report's confusion matrix and per-class scores
+        evaluation = evaluate_model(learn.model, data.valid.dataset, data.classes, device=learn.device,
+                                    bs=config.bs, workers=data.valid.num_workers)
+        record = write_run_record(
+            config.out, log.as_dict(), title=f"Image classifier: {arch} on {Path(str(config.data)).name}",
+            config=asdict(config), data=data_facts(data), evaluation=readable_evaluation(evaluation, data.class_names),
+            summary=run_summary(evaluation, seconds))
         saved = save_model(config.out, learn.model, data.classes, data.size, data.mean, data.std,
-                           class_names=data.class_names, train_config=asdict(config))
+                           class_names=data.class_names, train_config=asdict(config), extra_files=record)
     return learn, saved
 
 
-# --------------------------------------------------------------------------- prediction
+# --------------------------------------------------------------------------- prediction and evaluation
 
 
 @torch.no_grad()
@@ -323,3 +361,34 @@ def predict(
                         "probability": float(pr[k]), "probabilities": [float(v) for v in pr]})
     return out
 
+
+def evaluate(
+    model_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    split: str = "valid",
+    *,
+    device: str | None = None,
+    bs: int = 64,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1, macro F1 and the confusion matrix of a saved model folder on
+    one split of ``data`` (the dict of :func:`vision.evaluation.evaluate_model`).
+
+    data: a built-in dataset name, a train/ + val/ folder, an image archive or ``hf:NAME``, as for training;
+    its classes must be the model's (:func:`vision.evaluation.check_classes`). split: ``"valid"`` (the split
+    training validates on), ``"train"`` or another split's name (:func:`vision.data.image_split`). Images get
+    the model's validation transform (resize, centre crop, its normalisation). workers: DataLoader processes
+    (None: up to 8).
+    """
+    from vision.data import image_split, valid_transform
+
+    if not isinstance(bs, int) or bs < 1:
+        raise ValueError(f"bs (batch size) must be a positive int, got {bs!r}")
+    model, config = load_model(model_dir)
+    tfm = valid_transform(config["size"], config["mean"], config["std"])
+    dataset, data_classes, _ = image_split(data, split, tfm)
+    check_classes(config["classes"], data_classes, str(model_dir), str(data))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    workers = min(8, os.cpu_count() or 1) if workers is None else workers
+    return evaluate_model(model.to(device), dataset, config["classes"], data_classes=data_classes, device=device,
+                          bs=bs, workers=workers)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,200 @@ def test_train_under_torchrun_two_cpu_processes(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.count("final:") == 1  # only rank 0 reports
     assert (out / "model.pt").is_file() and (out / "config.json").is_file()
+
+
+# --------------------------------------------------------------------------- the run record, --out, evaluate
+
+TINY = ["--arch", "xresnet18", "--size", "32", "--bs", "6", "--workers", "0", "--no-progress", "--device", "cpu"]
+
+
+def _csv(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _one_error_line(err: str, command: str) -> str:
+    assert err.startswith(f"ulmfit-vision {command}: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_train_writes_the_run_record_with_stages_and_confusion_matrix(tmp_path, capsys):
+    from ulmfit.hub.model_folder import read_json
+
+    data = make_image_folder(tmp_path / "imgs", n_train=4, n_val=2)
+    scratch, tuned = tmp_path / "scratch", tmp_path / "tuned"
+    assert main(["train", "--data", str(data), *TINY, "--epochs", "1", "--out", str(scratch)]) == 0
+    epochs, steps = _csv(scratch / "metrics.csv"), _csv(scratch / "steps.csv")
+    assert [e["stage"] for e in epochs] == ["train"] and {s["stage"] for s in steps} == {"train"}
+    assert {"stage", "stage_index", "epoch", "step", "lr", "train_loss", "valid_loss", "accuracy"} <= set(epochs[0])
+    assert {"stage", "stage_index", "step", "lr", "loss"} <= set(steps[0])
+    assert [int(s["step"]) for s in steps] == [1, 2]  # 12 training images, batches of 6
+
+    # transfer learning from the saved folder: two named stages, one log across both
+    assert main(["train", "--data", str(data), *TINY, "--epochs", "1", "--frozen-epochs", "1",
+                 "--pretrained", str(scratch), "--out", str(tuned)]) == 0
+    out = capsys.readouterr().out
+    epochs, steps = _csv(tuned / "metrics.csv"), _csv(tuned / "steps.csv")
+    assert [(e["stage"], e["stage_index"], e["epoch"]) for e in epochs] == [
+        ("head only (frozen body)", "0", "1"), ("all layers", "1", "1")]
+    assert [s["stage"] for s in steps] == ["head only (frozen body)"] * 2 + ["all layers"] * 2
+    assert [int(s["step"]) for s in steps] == [1, 2, 3, 4]
+    html = (tuned / "report.html").read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html
+    assert 'id="confusion"' in html and 'id="per-class"' in html and "Vision classifier" in html
+    assert "head only (frozen body)" in html and "all layers" in html
+    assert html.count('class="cm-cell') == 9  # 3 x 3 classes
+    assert "validation images" in html and "image size" in html and "32 x 32 px" in html
+    manifest = read_json(tuned / "manifest.json")["files"]
+    assert {"model.pt", "config.json", "metrics.csv", "steps.csv", "report.html"} <= set(manifest)
+    assert f"report: {tuned / 'report.html'}" in out and str(tuned / "metrics.csv") in out
+
+
+def test_train_without_out_saves_into_the_default_folder_and_says_where(tmp_path, monkeypatch, capsys):
+    data = make_image_folder(tmp_path / "imgs", n_train=4, n_val=2)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "imgs", *TINY, "--epochs", "1"]) == 0
+    folder = Path("vision-runs") / "imgs-xresnet18"
+    assert {"model.pt", "config.json", "metrics.csv", "steps.csv", "report.html"} <= {p.name for p in folder.iterdir()}
+    out = capsys.readouterr().out
+    assert f"saved model folder: {folder}" in out
+    assert f"metrics: {folder / 'metrics.csv'}" in out and f"report: {folder / 'report.html'}" in out
+    assert data.is_dir()
+
+
+@pytest.mark.parametrize("data, arch, expected", [
+    ("imgs", "xresnet18", "imgs-xresnet18"),
+    ("/x/woof/", "xresnet50", "woof-xresnet50"),
+    ("imagenette-160", "resnet34", "imagenette-160-resnet34"),
+    ("/d/pets.tar.gz", "xresnet18", "pets-xresnet18"),
+    ("hf:frgfm/imagenette", "xresnet50", "frgfm-imagenette-xresnet50"),
+])
+def test_default_out_folder_names(data, arch, expected):
+    from vision.cli import DEFAULT_RUNS, default_out
+
+    assert default_out(data, arch) == Path(DEFAULT_RUNS) / expected
+
+
+def _saved_model(folder, classes=("blue", "green", "red"), seed=0):
+    """An untrained tiny model folder (its predictions are arbitrary, which is what the tests need)."""
+    import torch
+
+    from vision.learner import build_model, save_model
+
+    torch.manual_seed(seed)
+    model = build_model("xresnet18", len(classes), arch_kwargs={"widths": (8, 8, 8, 8), "stem_szs": (8, 8, 8)})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.5)  # so that the predictions differ between images
+    return save_model(folder, model.eval(), list(classes), 32, (0.5,) * 3, (0.25,) * 3)
+
+
+def test_evaluate_agrees_with_predict_on_every_image(tmp_path, capsys):
+    import numpy as np
+
+    from vision.learner import predict
+
+    data = make_image_folder(tmp_path / "imgs", n_train=2, n_val=3)
+    model = _saved_model(tmp_path / "m")
+    classes = ["blue", "green", "red"]
+    images = sorted((data / "val").glob("*/*.png"))
+    preds = predict(model, images, device="cpu")
+    confusion = np.zeros((3, 3), dtype=int)
+    for img, r in zip(images, preds):
+        confusion[classes.index(img.parent.name), classes.index(r["label"])] += 1
+    correct = int(np.trace(confusion))
+
+    assert main(["evaluate", str(model), "--data", str(data), "--json", "--workers", "0", "--device", "cpu"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n"] == len(images) == 9
+    assert metrics["accuracy"] == pytest.approx(correct / 9)
+    assert metrics["confusion_matrix"] == confusion.tolist() and metrics["classes"] == classes
+    for c, name in enumerate(classes):
+        tp, predicted = confusion[c, c], confusion[:, c].sum()
+        assert metrics["per_class"][name]["support"] == 3
+        assert metrics["per_class"][name]["precision"] == pytest.approx(tp / predicted if predicted else 0.0)
+        assert metrics["per_class"][name]["recall"] == pytest.approx(tp / 3)
+
+    assert main(["evaluate", str(model), "--data", str(data), "--workers", "0", "--device", "cpu"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0] == f"{model} on {data}, split valid: 9 images"
+    assert text[1].split() == ["accuracy:", f"{correct / 9:.4f}"]
+    assert "confusion matrix (rows: true, columns: predicted):" in text
+    rows = text[text.index("confusion matrix (rows: true, columns: predicted):") + 1:]
+    assert [r.split() for r in rows] == [[n, *map(str, row)] for n, row in zip(classes, confusion.tolist())]
+
+    # --split train: the 6 training images, with the validation transform
+    assert main(["evaluate", str(model), "--data", str(data), "--split", "train", "--json", "--workers", "0",
+                 "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 6
+
+
+def test_evaluate_errors_are_one_line(tmp_path, capsys):
+    data = make_image_folder(tmp_path / "imgs", n_train=1, n_val=1)
+    model = _saved_model(tmp_path / "m")
+    cpu = ["--device", "cpu", "--workers", "0"]
+    assert main(["evaluate", str(tmp_path / "nomodel"), "--data", str(data), *cpu]) == 2
+    assert "does not exist" in _one_error_line(capsys.readouterr().err, "evaluate")
+    assert main(["evaluate", str(model), "--data", str(data), "--split", "test", *cpu]) == 2
+    err = _one_error_line(capsys.readouterr().err, "evaluate")
+    assert "no split 'test'" in err and "train, val" in err
+    assert main(["evaluate", str(model), "--data", str(tmp_path / "nothing"), *cpu]) == 2
+    assert "not a built-in dataset" in _one_error_line(capsys.readouterr().err, "evaluate")
+    other = _saved_model(tmp_path / "other", classes=("blue", "green", "purple"))
+    assert main(["evaluate", str(other), "--data", str(data), *cpu]) == 2
+    err = _one_error_line(capsys.readouterr().err, "evaluate")
+    assert "[blue, green, purple]" in err and "[blue, green, red]" in err
+    assert "not in the model: [red]" in err and "not in the data: [purple]" in err
+
+
+def test_version(capsys):
+    from ulmfit.version import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"ulmfit-vision {__version__}"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_device_without_a_gpu_is_one_line_before_any_work(tmp_path, capsys):
+    missing = str(tmp_path / "no-such-data")  # the device error must come before the data are looked at
+    for argv in (["train", "--data", missing, "--device", "cuda"], ["train", "--data", missing, "--device", "cuda:1"],
+                 ["evaluate", str(tmp_path / "no-model"), "--data", missing, "--device", "cuda"],
+                 ["predict", str(tmp_path / "no-model"), "x.png", "--device", "cuda"]):
+        assert main(argv) == 2
+        err = _one_error_line(capsys.readouterr().err, argv[0])
+        assert f"--device {argv[-1]} but no CUDA GPU is available; use --device cpu" in err
+
+
+def test_fp16_on_cpu_is_one_line_before_any_work(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "no-such-data"), "--precision", "fp16", "--device", "cpu"]) == 2
+    assert "--precision fp16 needs a CUDA GPU" in _one_error_line(capsys.readouterr().err, "train")
+
+
+def test_weights_offline_is_one_line_naming_the_flag_and_the_cache(tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    import torch
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty cache, whatever this machine holds
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
+    data = make_image_folder(tmp_path / "imgs", n_train=1, n_val=1)
+    argv = ["train", "--data", str(data), "--arch", "resnet18", "--weights", "IMAGENET1K_V1", "--size", "32",
+            "--workers", "0", "--device", "cpu", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = _one_error_line(capsys.readouterr().err, "train")
+    dest = tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert "--weights IMAGENET1K_V1 for resnet18" in err and "https://download.pytorch.org/models/" in err
+    assert "Temporary failure in name resolution" in err and f"place it at {dest}" in err
+    assert "torch.hub.get_dir()" in err and not (tmp_path / "out").exists()
+
+    assert main([*argv[:6], "IMAGENET1K_V9", *argv[7:]]) == 2  # a misspelt name: the accepted ones
+    assert "accepted: IMAGENET1K_V1, DEFAULT" in _one_error_line(capsys.readouterr().err, "train")

@@ -16,6 +16,7 @@ from vision.data import (
     ImageFolderSplit,
     ImageLoader,
     image_data,
+    image_split,
     load_rgb,
     resolve_image_folder,
     resolve_source,
@@ -163,6 +164,22 @@ def test_hf_source_with_local_dataset(monkeypatch):
         image_data("hf:x", size=16, workers=0)
 
 
+def test_image_split_of_a_hf_source(monkeypatch):
+    datasets = pytest.importorskip("datasets")
+
+    feats = datasets.Features({"img": datasets.Image(), "label": datasets.ClassLabel(names=["cat", "dog"])})
+    imgs = [Image.new("L", (8, 8), i * 40) for i in range(3)]
+    split = datasets.Dataset.from_dict({"img": imgs, "label": [0, 1, 1]}, features=feats)
+    dd = datasets.DatasetDict({"train": split, "validation": split.select([2]), "test": split.select([0, 1])})
+    monkeypatch.setattr(datasets, "load_dataset", lambda name: dd)
+    for name, actual, n in (("valid", "validation", 1), ("test", "test", 2), ("train", "train", 3)):
+        ds, classes, got = image_split("hf:x", name, valid_transform(8))
+        assert (len(ds), classes, got) == (n, ["cat", "dog"], actual)
+    assert ds[1][0].shape == (3, 8, 8) and ds[1][1] == 1
+    with pytest.raises(ValueError, match=r"no split 'holdout' \(splits: train, validation, test; 'valid' is "):
+        image_split("hf:x", "holdout")
+
+
 def test_sampler_follows_process_group_at_iteration_time(monkeypatch):
     import ulmfit.train.distributed as dist
 
@@ -204,6 +221,26 @@ def test_valid_folder_names(tmp_path, valid_name):
     assert resolve_image_folder(root) == root
     _, valid, _ = resolve_source(root, None, None)
     assert {p.split("/")[-3] for p, _ in valid.samples} == {valid_name}
+
+
+def test_image_split_picks_one_split_folder(tmp_path):
+    root = make_image_folder(tmp_path / "imgs", n_train=2, n_val=1)
+    (root / "val").rename(root / "valid")
+    ds, classes, name = image_split(root, "valid", valid_transform(16))
+    assert (len(ds), classes, name) == (3, ["blue", "green", "red"], "valid")  # valid: what training validates on
+    x, y = ds[0]
+    assert x.shape == (3, 16, 16) and y == 0
+    assert len(image_split(root, "train")[0]) == 6 and image_split(root, "train")[2] == "train"
+    (root / "holdout" / "red").mkdir(parents=True)
+    (root / "holdout" / "red" / "a.png").write_bytes((root / "train" / "red" / "0.png").read_bytes())
+    ds, _, name = image_split(root, "holdout")
+    assert name == "holdout" and [y for _, y in ds.samples] == [2]  # labelled by train/'s classes
+    for bad in ("test", "", "..", "valid/red"):
+        with pytest.raises(ValueError, match=r"has no split .* \(splits: holdout, train, valid; 'valid' is valid/"):
+            image_split(root, bad)
+    (root / "holdout" / "purple").mkdir()
+    with pytest.raises(ValueError, match=r"holdout has class folders not in .*train: \['purple'\]"):
+        image_split(root, "holdout")
 
 
 def test_folder_errors_name_the_folder(tmp_path):

@@ -77,13 +77,21 @@ def test_fine_tune_recipe_schedules(monkeypatch):
     learn = Learner(transfer_model(tiny_xresnet(), 3), tr, va, loss_func=nn.CrossEntropyLoss(), progress=False,
                     device="cpu")
     monkeypatch.setattr(learn, "fit_one_cycle", lambda n, lr, **kw: calls.append(
-        (n, lr, kw, [p.requires_grad for p in learn.model.body.parameters()])))
+        (n, lr, kw, [p.requires_grad for p in learn.model.body.parameters()])) or stages.append(learn.stage))
+    stages = []
     fine_tune(learn, 3, base_lr=2e-3, freeze_epochs=1)
+    assert [s.header() for s in stages] == [
+        "stage 1/2: head only (frozen body) (1 of 3 layer groups trainable), lr 2.0e-03, 1 epoch",
+        "stage 2/2: all layers (3 of 3 layer groups trainable), lr 1.0e-05 .. 1.0e-03, 3 epochs"]
     (n1, lr1, kw1, rg1), (n2, lr2, kw2, rg2) = calls
     assert (n1, lr1, kw1) == (1, slice(2e-3), {"pct_start": 0.99})
     assert not all(rg1) and all(rg2)
     assert (n2, kw2) == (3, {"pct_start": 0.3, "div": 5.0})
     assert lr2.start == pytest.approx(1e-5) and lr2.stop == pytest.approx(1e-3)
+    calls.clear()
+    stages.clear()
+    fine_tune(learn, 2, freeze_epochs=0)  # no head-only stage: one stage, "all layers"
+    assert [(s.name, s.index, s.count, s.epochs) for s in stages] == [("all layers", 0, 1, 2)]
 
 
 def test_channels_last_same_output_and_trains():
