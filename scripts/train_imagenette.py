@@ -5,10 +5,11 @@ defaults of fastai's Imagenette example: 5 epochs of one-cycle at 128 px, batch 
 
     python scripts/train_imagenette.py                                   # imagenette-160, xresnet50
     python scripts/train_imagenette.py --data imagewoof-320 --size 192 --epochs 20 --mixup 0.2 \\
-        --label-smoothing 0.1 --precision fp16 --channels-last --out models/woof
+        --label-smoothing 0.1 --precision fp16 --channels-last --out vision-runs/woof
 
 All flags are those of ``ulmfit-vision train`` (run with --help); ``--data`` defaults to imagenette-160
-and ``--out`` to models/<data>-<arch>. The archive (~100 MB for the 160 px version) is downloaded once
+and ``--out`` to vision-runs/<data>-<arch> (git-ignored). The archive (~100 MB for the 160 px version) is
+downloaded once
 into the cache (``$ULMFIT_HOME``, default ~/.cache/ulmfit); a copy placed in its downloads/ folder is
 used without network access.
 """
@@ -32,7 +33,7 @@ def run(argv: list[str]) -> int:
     if not any(a == "--out" or a.startswith("--out=") for a in args):
         data = args[args.index("--data") + 1] if "--data" in args else "data"
         arch = args[args.index("--arch") + 1] if "--arch" in args else "xresnet50"
-        args += ["--out", str(Path("models") / f"{Path(data).name}-{arch}")]
+        args += ["--out", str(Path("vision-runs") / f"{Path(data).name}-{arch}")]
     return main(["train", *args])
 
 
