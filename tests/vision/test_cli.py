@@ -54,7 +54,7 @@ def test_train_imagenette_script_defaults(monkeypatch):
     monkeypatch.setattr(mod, "main", lambda argv: seen.append(argv) or 0)
     assert mod.run(["--epochs", "1"]) == 0
     assert seen[-1][:3] == ["train", "--data", "imagenette-160"]
-    assert seen[-1][-2:] == ["--out", "models/imagenette-160-xresnet50"]
+    assert seen[-1][-2:] == ["--out", "vision-runs/imagenette-160-xresnet50"]
     mod.run(["--data", "/x/woof", "--arch", "xresnet18", "--out", "o"])
     assert seen[-1] == ["train", "--data", "/x/woof", "--arch", "xresnet18", "--out", "o"]
 
