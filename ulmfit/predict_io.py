@@ -46,7 +46,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ulmfit.data.sources import FLD
+from ulmfit.data.sources import FLD, iter_json_lines
 from ulmfit.errors import UsageError
 from ulmfit.hub.atomic import atomic_write
 from ulmfit.text.tokenizer import replace_unencodable
@@ -225,20 +225,8 @@ def _csv_table(stream, name: str, kind: str) -> _Table:
     return _Table(name, kind, records(), header)
 
 
-_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false",
-               type(None): "null"}
-
-
 def _jsonl_records(stream, name: str) -> Iterator[_Record]:
-    for number, line in enumerate(stream, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UsageError(f"{name} line {number}: invalid JSON ({e.msg})") from e
-        if not isinstance(obj, dict):
-            raise UsageError(f"{name} line {number}: not a JSON object (got {_JSON_TYPES.get(type(obj), 'a value')})")
+    for number, obj in iter_json_lines(stream, name, error=UsageError):
         yield _Record(number, obj)
 
 

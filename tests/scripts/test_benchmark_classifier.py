@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.scripts.conftest import load_script, unload
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_classifier.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_classifier_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    module = load_script("benchmark_classifier")
+    yield module
+    unload(module)
 
 
 def _record(seed, acc, tfidf, *, task="trec6", finetune=True, limit_train=None, seconds=120.0):

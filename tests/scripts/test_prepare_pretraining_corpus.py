@@ -6,28 +6,23 @@ The readers run on tiny zips written here in each corpus' real format; one test 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.scripts.conftest import load_script, unload
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_pretraining_corpus.py"
 
 
 @pytest.fixture(scope="module")
 def ppc():
-    spec = importlib.util.spec_from_file_location("prepare_pretraining_corpus_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.modules.pop(spec.name, None)
+    module = load_script("prepare_pretraining_corpus")
+    yield module
+    unload(module)
 
 
 def make_zip(folder: Path, name: str, members: dict[str, str | bytes]) -> Path:

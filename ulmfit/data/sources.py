@@ -48,7 +48,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from ulmfit.errors import UlmfitError
 from ulmfit.hub.archive import extract_local
 
 __all__ = [
+    "iter_json_lines",
     "TextDataset",
     "DataWarning",
     "SourceError",
@@ -343,6 +344,26 @@ class _TableOptions:
     on_missing: str
 
 
+_JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false",
+               type(None): "null"}
+
+
+def iter_json_lines(lines: Iterable[str], where: str, error: type[Exception] = SourceError
+                    ) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines text; a line that is not JSON or
+    not an object raises ``error`` naming ``where`` and the line (training's reader and predict's share it)."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise error(f"{where} line {number}: invalid JSON ({e.msg})") from e
+        if not isinstance(obj, dict):
+            raise error(f"{where} line {number}: not a JSON object (got {_JSON_TYPES.get(type(obj), 'a value')})")
+        yield number, obj
+
+
 def _pick_columns(path: Path, columns: list[str], opts: _TableOptions) -> tuple[list[str], str | None]:
     text_cols = opts.text_cols
     if text_cols is None:
@@ -413,15 +434,7 @@ def _load_table_file(path: Path, dec: _Decoder, opts: _TableOptions) -> TextData
     if path.suffix.lower() == ".jsonl":
         records, columns = [], []
         seen = set()
-        for lineno, line in enumerate(content.split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SourceError(f"{path}, line {lineno}: invalid JSON ({e.msg})") from e
-            if not isinstance(obj, dict):
-                raise SourceError(f"{path}, line {lineno}: expected a JSON object per line, got {type(obj).__name__}")
+        for _, obj in iter_json_lines(content.split("\n"), str(path)):
             records.append(obj)
             for k in obj:
                 if k not in seen:
