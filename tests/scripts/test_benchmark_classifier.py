@@ -106,3 +106,29 @@ def test_tfidf_baseline_beats_chance(bench):
     assert result["tfidf_C"] in bench.TFIDF_CS
     assert result["tfidf_valid_accuracy"] == max(result["tfidf_valid_accuracy_by_C"].values())
     assert result["tfidf_test_accuracy"] > 0.8
+
+
+def test_the_tuning_script_never_reads_a_test_split(monkeypatch, tmp_path):
+    from tests.scripts.conftest import load_script
+
+    tune = load_script("tune_classifier_recipe")
+    import benchmark_classifier
+
+    seen = {}
+
+    def fake_loader(nltk_dir):
+        class Poison(tuple):
+            def __getitem__(self, i):
+                raise AssertionError("the test split was read")
+
+        seen["called"] = True
+        return (["a"] * 4, ["x"] * 4), Poison()
+
+    monkeypatch.setitem(benchmark_classifier.LOADERS, "fake", "load_fake")
+    monkeypatch.setattr(benchmark_classifier, "load_fake", fake_loader, raising=False)
+    train = tune._train_split("fake", tmp_path)
+    assert seen["called"] and train == (["a"] * 4, ["x"] * 4)
+    records = [{"candidate": 0, "overrides": {}, "valid_b_accuracy": 0.5, "tfidf_valid_b_accuracy": 0.6,
+                "seconds": 10.0}, {"candidate": 0, "overrides": {}, "valid_b_accuracy": 0.7,
+                                   "tfidf_valid_b_accuracy": 0.6, "seconds": 20.0}]
+    assert "| 0 | `{}` | 2 | 60.00 ± 14.14 | 60.00 ± 0.00 | 15 |" in tune.table(records)

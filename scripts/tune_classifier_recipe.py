@@ -1,0 +1,123 @@
+"""Compare classifier recipes on VALIDATION data only: the tool for choosing the library's defaults.
+
+The test split is never loaded into the run: each candidate recipe is trained on 90 % of the training split
+(the library's own hold-out rule, ``holdout_split(n, valid_pct, seed)``) with half A of the hold-out as
+``valid=`` (what KeepBest and threshold tuning may use), and scored on half B, which training never sees.
+The language model is fine-tuned once per seed on the training split and copied for every candidate, so
+the candidates differ only in the classifier recipe. TF-IDF + LR is scored on B beside them (its C chosen on
+A). The recipe chosen here then goes into the defaults, and ``scripts/benchmark_classifier.py`` measures
+the defaults on test, once.
+
+    python scripts/tune_classifier_recipe.py demo --seeds 42 43 44 --grid '[{}, {"keep_best": true}]'
+    python scripts/tune_classifier_recipe.py mr-1000 --grid-file grid.json --json-out tune.jsonl
+
+``--grid``: a JSON list of ``ClassifierConfig`` overrides (``{}`` = the current defaults); tuples are given
+as lists. Prints one JSON line per (seed, candidate) and a table of mean valid-B accuracy per candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from benchmark_classifier import LOADERS, default_nltk_dir, split_valid_halves, tfidf_baseline  # noqa: E402
+
+
+def _train_split(task: str, nltk_dir: Path):
+    """The training split of ``task`` only: its test part is dropped here, before any training."""
+    import benchmark_classifier
+
+    train, _test = getattr(benchmark_classifier, LOADERS[task])(nltk_dir)
+    del _test
+    return train
+
+
+def _jsonable_overrides(overrides: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+
+
+def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
+    import pretrained
+    from ulmfit import LanguageModel, TextClassifier
+    from ulmfit.classifier import ClassifierConfig
+    from ulmfit.data.split import holdout_split
+
+    texts, labels = _train_split(task, args.nltk or default_nltk_dir())
+    records = []
+    for seed in seeds:
+        train_idx, valid_idx = holdout_split(len(texts), ClassifierConfig().valid_pct, seed)
+        a_idx, b_idx = split_valid_halves(valid_idx, seed)
+        pick = lambda idx: ([texts[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
+        tr, va, vb = pick(train_idx), pick(a_idx), pick(b_idx)
+        lm = LanguageModel.from_pretrained(args.lm or pretrained.DEFAULT)
+        if not args.no_lm_finetune:
+            lm.fine_tune(texts, seed=seed, progress=not args.quiet)
+        baseline = tfidf_baseline(tr, va, vb, seed=seed)  # C chosen on A, "test" = B
+        for k, overrides in enumerate(grid):
+            start = time.time()
+            clf = TextClassifier.train(tr[0], tr[1], lm=copy.deepcopy(lm), valid=va, seed=seed,
+                                       progress=not args.quiet, **_jsonable_overrides(overrides))
+            rec = {"task": task, "seed": seed, "candidate": k, "overrides": overrides,
+                   "valid_a_accuracy": round(clf.evaluate(*va)["accuracy"], 4),
+                   "valid_b_accuracy": round(clf.evaluate(*vb)["accuracy"], 4),
+                   "tfidf_valid_b_accuracy": baseline["tfidf_test_accuracy"],
+                   "stage_epochs": clf.meta["history"][-1]["stage_epochs"],
+                   "seconds": round(time.time() - start, 1), "lm": args.lm or pretrained.DEFAULT,
+                   "lm_finetune": not args.no_lm_finetune, "n_train": len(tr[0]), "n_valid_b": len(vb[0])}
+            records.append(rec)
+            print(json.dumps(rec), flush=True)
+            if args.json_out:
+                with open(args.json_out, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+    return records
+
+
+def table(records: list[dict]) -> str:
+    """Mean (sd) valid-B accuracy per candidate, TF-IDF + LR's beside; in %."""
+    def mean_sd(vals):
+        vals = [100 * v for v in vals]
+        return f"{statistics.fmean(vals):.2f}" + (f" ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else "")
+
+    lines = ["| candidate | overrides | seeds | valid-B acc % | TF-IDF+LR valid-B % | s / run |",
+             "|---|---|---|---|---|---|"]
+    for k in sorted({r["candidate"] for r in records}):
+        rs = [r for r in records if r["candidate"] == k]
+        lines.append(f"| {k} | `{json.dumps(rs[0]['overrides'])}` | {len(rs)} "
+                     f"| {mean_sd([r['valid_b_accuracy'] for r in rs])} "
+                     f"| {mean_sd([r['tfidf_valid_b_accuracy'] for r in rs])} "
+                     f"| {statistics.fmean(r['seconds'] for r in rs):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=list(LOADERS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--grid", default="[{}]", help="JSON list of ClassifierConfig overrides")
+    parser.add_argument("--grid-file", type=Path, default=None, help="the same, in a file")
+    parser.add_argument("--lm", default=None)
+    parser.add_argument("--no-lm-finetune", action="store_true")
+    parser.add_argument("--nltk", type=Path, default=None)
+    parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        grid = json.loads(args.grid_file.read_text() if args.grid_file else args.grid)
+    except (OSError, json.JSONDecodeError) as err:
+        parser.error(f"--grid: not a JSON list of objects ({err})")
+    if not isinstance(grid, list) or not all(isinstance(g, dict) for g in grid):
+        parser.error("--grid: expected a JSON list of objects, e.g. '[{}, {\"keep_best\": true}]'")
+    print(table(run(args.task, args.seeds, grid, args)), end="")
+
+
+if __name__ == "__main__":
+    main()
