@@ -1,7 +1,8 @@
 """Compare classifier recipes on VALIDATION data only: the tool for choosing the library's defaults.
 
-The test split is never loaded into the run: each candidate recipe is trained on 90 % of the training split
-(the library's own hold-out rule, ``holdout_split(n, valid_pct, seed)``) with half A of the hold-out as
+The test split is never loaded into the run: each candidate recipe is trained on 70 % of the training split
+(the library's hold-out rule ``holdout_split(n, valid_pct, seed)`` with ``--valid-pct``, default 0.3) with half
+A of the hold-out as
 ``valid=`` (what KeepBest and threshold tuning may use), and scored on half B, which training never sees.
 The language model is fine-tuned once per seed on the training split and copied for every candidate, so
 the candidates differ only in the classifier recipe. TF-IDF + LR is scored on B beside them (its C chosen on
@@ -48,13 +49,12 @@ def _jsonable_overrides(overrides: dict) -> dict:
 def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
     import pretrained
     from ulmfit import LanguageModel, TextClassifier
-    from ulmfit.classifier import ClassifierConfig
     from ulmfit.data.split import holdout_split
 
     texts, labels = _train_split(task, args.nltk or default_nltk_dir())
     records = []
     for seed in seeds:
-        train_idx, valid_idx = holdout_split(len(texts), ClassifierConfig().valid_pct, seed)
+        train_idx, valid_idx = holdout_split(len(texts), args.valid_pct, seed)
         a_idx, b_idx = split_valid_halves(valid_idx, seed)
         pick = lambda idx: ([texts[i] for i in idx], [labels[i] for i in idx])  # noqa: E731
         tr, va, vb = pick(train_idx), pick(a_idx), pick(b_idx)
@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=list(LOADERS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--valid-pct", type=float, default=0.3,
+                        help="hold-out for tuning (default 0.3: with a few hundred labels the library's 10 %% "
+                             "leaves B with ~16 texts, too few to tell recipes apart)")
     parser.add_argument("--grid", default="[{}]", help="JSON list of ClassifierConfig overrides")
     parser.add_argument("--grid-file", type=Path, default=None, help="the same, in a file")
     parser.add_argument("--lm", default=None)
