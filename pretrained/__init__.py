@@ -2,7 +2,7 @@
 English LM folders, fastai-format import/export, and thin loaders over ``LanguageModel.from_pretrained``.
 
 >>> import pretrained
->>> pretrained.list_models()            # ["ulmfit-en-small-fwd", "wt103-bwd", "wt103-fwd"]
+>>> pretrained.list_models()   # ["ulmfit-en-fwd", "ulmfit-en-bwd", "ulmfit-en-small-fwd", "wt103-bwd", "wt103-fwd"]
 >>> lm = pretrained.load(pretrained.DEFAULT)
 """
 

@@ -211,13 +211,14 @@ def _wt103(direction: str) -> ModelEntry:
     )
 
 
-DEFAULT = "ulmfit-en-small-fwd"
+DEFAULT = "ulmfit-en-fwd"
 
-# The shipped small English LM. Fields left None / empty here are read from the folder at lookup time
+# The first release's small English LM (kept as an entry). Fields left None / empty here are read from
+# the folder at lookup time
 # (get_entry): config.json ("arch", "metrics", "num_params", "license", "corpus"), vocab.json (its length),
 # tokenizer.json (the spec). Values written here are defaults the folder's files override.
 _EN_SMALL = ModelEntry(
-    name=DEFAULT,
+    name="ulmfit-en-small-fwd",
     format="ulmfit",
     direction="fwd",
     path="en_small_fwd",
@@ -232,7 +233,27 @@ _EN_SMALL = ModelEntry(
     notes="Small English AWD-LSTM LM shipped inside the package for the offline demo; see MODEL_CARD.md.",
 )
 
-_REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (_EN_SMALL, _wt103("fwd"), _wt103("bwd"))}
+def _en(direction: str) -> ModelEntry:
+    """The shipped pair (forward and backward twin), pretrained on 18 NLTK corpora (6.4 M words)."""
+    return ModelEntry(
+        name=f"ulmfit-en-{direction}",
+        format="ulmfit",
+        direction=direction,
+        path=f"en_{direction}",
+        files=ULMFIT_FOLDER_FILES,
+        arch={},
+        tokenizer={"type": "spacy", "lang": "en", "rules": "fastai"},
+        vocab_size=None,
+        num_params=None,
+        license="Apache-2.0 (the project's license)",
+        corpus="see MODEL_CARD.md in the model folder",
+        metrics={},
+        notes=f"Small English AWD-LSTM LM ({direction}) shipped inside the package; see MODEL_CARD.md.",
+    )
+
+
+_REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (_en("fwd"), _en("bwd"), _EN_SMALL, _wt103("fwd"),
+                                                        _wt103("bwd"))}
 
 
 # --- lookup ----------------------------------------------------------------------------------------------

@@ -25,8 +25,9 @@ NAMES = pretrained.list_models()
 
 
 def test_names_unique_and_default_first():
-    assert len(NAMES) == len(set(NAMES)) == 3
-    assert NAMES[0] == pretrained.DEFAULT == "ulmfit-en-small-fwd"
+    assert len(NAMES) == len(set(NAMES)) == 5
+    assert NAMES[0] == pretrained.DEFAULT == "ulmfit-en-fwd"
+    assert {"ulmfit-en-bwd", "ulmfit-en-small-fwd"} <= set(NAMES)
     assert {"wt103-fwd", "wt103-bwd"} <= set(NAMES)
 
 
@@ -118,9 +119,9 @@ def package_dir(tmp_path, monkeypatch):
 
 
 def test_shipped_model_missing_is_a_clear_error(package_dir):
-    with pytest.raises(FileNotFoundError, match="ulmfit-en-small-fwd.*does not exist"):
+    with pytest.raises(FileNotFoundError, match="ulmfit-en-fwd.*does not exist"):
         pretrained.locate(pretrained.DEFAULT)
-    folder = package_dir / "en_small_fwd"
+    folder = package_dir / "en_fwd"
     folder.mkdir()
     (folder / "model.pt").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="lacks config.json, vocab.json, tokenizer.json"):
@@ -138,8 +139,8 @@ def _write_small_folder(folder: Path) -> None:
 
 
 def test_shipped_model_entry_is_completed_from_its_folder(package_dir):
-    _write_small_folder(package_dir / "en_small_fwd")
-    assert pretrained.locate(pretrained.DEFAULT) == package_dir / "en_small_fwd"
+    _write_small_folder(package_dir / "en_fwd")
+    assert pretrained.locate(pretrained.DEFAULT) == package_dir / "en_fwd"
     entry = pretrained.get_entry(pretrained.DEFAULT)
     assert entry.arch == {"emb_sz": 16, "n_hid": 32, "n_layers": 2}
     assert entry.metrics == {"valid_ppl": 99.5}
@@ -172,9 +173,9 @@ def fake_lm(monkeypatch):
 
 
 def test_load_dispatches_on_folder_format(tmp_path, package_dir, fake_lm):
-    _write_small_folder(package_dir / "en_small_fwd")
+    _write_small_folder(package_dir / "en_fwd")
     assert pretrained.load(pretrained.DEFAULT) == "lm"
-    assert fake_lm[-1] == ("load", package_dir / "en_small_fwd", {"config": None, "tokenizer": None})
+    assert fake_lm[-1] == ("load", package_dir / "en_fwd", {"config": None, "tokenizer": None})
 
     fastai_dir = tmp_path / "fastai_model"
     fastai_dir.mkdir()
@@ -192,25 +193,25 @@ def test_load_forwards_keywords_that_from_pretrained_accepts(tmp_path, package_d
     # regression: pretrained.load(folder, **kw) used to pass keywords from_pretrained did not take (TypeError)
     from ulmfit.language_model import LanguageModel
 
-    _write_small_folder(package_dir / "en_small_fwd")
+    _write_small_folder(package_dir / "en_fwd")
     config = AWDLSTMConfig(emb_sz=16, n_hid=32, n_layers=2, output_p=0.0)
     for call in (pretrained.load, LanguageModel.from_pretrained):
-        assert call(package_dir / "en_small_fwd", config=config, tokenizer="tok") == "lm"
-        assert fake_lm[-1] == ("load", package_dir / "en_small_fwd", {"config": config, "tokenizer": "tok"})
+        assert call(package_dir / "en_fwd", config=config, tokenizer="tok") == "lm"
+        assert fake_lm[-1] == ("load", package_dir / "en_fwd", {"config": config, "tokenizer": "tok"})
     with pytest.raises(TypeError):
-        pretrained.load(package_dir / "en_small_fwd", epochs=3)
+        pretrained.load(package_dir / "en_fwd", epochs=3)
 
 
 def test_a_registry_name_wins_over_a_folder_of_the_same_spelling(tmp_path, package_dir, fake_lm, monkeypatch):
     # regression: pretrained.load and LanguageModel.from_pretrained disagreed on this
     from ulmfit.language_model import LanguageModel
 
-    _write_small_folder(package_dir / "en_small_fwd")
+    _write_small_folder(package_dir / "en_fwd")
     monkeypatch.chdir(tmp_path)
     _write_small_folder(tmp_path / pretrained.DEFAULT)  # a folder named like the shipped model
     for call in (pretrained.load, LanguageModel.from_pretrained):
         call(pretrained.DEFAULT)
-        assert fake_lm[-1][1] == package_dir / "en_small_fwd"
+        assert fake_lm[-1][1] == package_dir / "en_fwd"
         call(f"./{pretrained.DEFAULT}")  # the documented way to name the folder
         assert fake_lm[-1][1].resolve() == (tmp_path / pretrained.DEFAULT).resolve()
 
