@@ -217,29 +217,13 @@ DEFAULT = "ulmfit-en-fwd"
 # the folder at lookup time
 # (get_entry): config.json ("arch", "metrics", "num_params", "license", "corpus"), vocab.json (its length),
 # tokenizer.json (the spec). Values written here are defaults the folder's files override.
-_EN_SMALL = ModelEntry(
-    name="ulmfit-en-small-fwd",
-    format="ulmfit",
-    direction="fwd",
-    path="en_small_fwd",
-    files=ULMFIT_FOLDER_FILES,
-    arch={},
-    tokenizer={"type": "spacy", "lang": "en", "rules": "fastai"},
-    vocab_size=None,
-    num_params=None,
-    license="Apache-2.0 (the project's license)",
-    corpus="see MODEL_CARD.md in the model folder",
-    metrics={},
-    notes="Small English AWD-LSTM LM shipped inside the package for the offline demo; see MODEL_CARD.md.",
-)
-
-def _en(direction: str) -> ModelEntry:
-    """The shipped pair (forward and backward twin), pretrained on 18 NLTK corpora (6.4 M words)."""
+def _shipped(name: str, direction: str, path: str, notes: str) -> ModelEntry:
+    """An LM folder shipped inside the package; its figures are read from the folder (see above)."""
     return ModelEntry(
-        name=f"ulmfit-en-{direction}",
+        name=name,
         format="ulmfit",
         direction=direction,
-        path=f"en_{direction}",
+        path=path,
         files=ULMFIT_FOLDER_FILES,
         arch={},
         tokenizer={"type": "spacy", "lang": "en", "rules": "fastai"},
@@ -248,8 +232,17 @@ def _en(direction: str) -> ModelEntry:
         license="Apache-2.0 (the project's license)",
         corpus="see MODEL_CARD.md in the model folder",
         metrics={},
-        notes=f"Small English AWD-LSTM LM ({direction}) shipped inside the package; see MODEL_CARD.md.",
+        notes=notes,
     )
+
+
+_EN_SMALL = _shipped("ulmfit-en-small-fwd", "fwd", "en_small_fwd",
+                     "Small English AWD-LSTM LM shipped inside the package for the offline demo; see MODEL_CARD.md.")
+
+def _en(direction: str) -> ModelEntry:
+    """The shipped pair (forward and backward twin), pretrained on 18 NLTK corpora (6.4 M words)."""
+    return _shipped(f"ulmfit-en-{direction}", direction, f"en_{direction}",
+                    f"Small English AWD-LSTM LM ({direction}) shipped inside the package; see MODEL_CARD.md.")
 
 
 _REGISTRY: dict[str, ModelEntry] = {e.name: e for e in (_en("fwd"), _en("bwd"), _EN_SMALL, _wt103("fwd"),
