@@ -60,7 +60,7 @@ def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
         tr, va, vb = pick(train_idx), pick(a_idx), pick(b_idx)
         lm = LanguageModel.from_pretrained(args.lm or pretrained.DEFAULT)
         if not args.no_lm_finetune:
-            lm.fine_tune(texts, seed=seed, progress=not args.quiet)
+            lm.fine_tune(texts, seed=seed, progress=not args.quiet, **_jsonable_overrides(args.lm_overrides))
         baseline = tfidf_baseline(tr, va, vb, seed=seed)  # C chosen on A, "test" = B
         for k, overrides in enumerate(grid):
             start = time.time()
@@ -72,7 +72,8 @@ def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
                    "tfidf_valid_b_accuracy": baseline["tfidf_test_accuracy"],
                    "stage_epochs": clf.meta["history"][-1]["stage_epochs"],
                    "seconds": round(time.time() - start, 1), "lm": args.lm or pretrained.DEFAULT,
-                   "lm_finetune": not args.no_lm_finetune, "n_train": len(tr[0]), "n_valid_b": len(vb[0])}
+                   "lm_finetune": not args.no_lm_finetune, "lm_overrides": args.lm_overrides,
+                   "n_train": len(tr[0]), "n_valid_b": len(vb[0])}
             records.append(rec)
             print(json.dumps(rec), flush=True)
             if args.json_out:
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grid-file", type=Path, default=None, help="the same, in a file")
     parser.add_argument("--lm", default=None)
     parser.add_argument("--no-lm-finetune", action="store_true")
+    parser.add_argument("--lm-overrides", default="{}",
+                        help="JSON object of LMFineTuneConfig overrides for the per-seed LM fine-tuning, "
+                             "e.g. '{\"epochs\": 2}' (compare LM fine-tuning lengths with one run each)")
     parser.add_argument("--nltk", type=Path, default=None)
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
@@ -117,6 +121,12 @@ def main(argv: list[str] | None = None) -> None:
         grid = json.loads(args.grid_file.read_text() if args.grid_file else args.grid)
     except (OSError, json.JSONDecodeError) as err:
         parser.error(f"--grid: not a JSON list of objects ({err})")
+    try:
+        args.lm_overrides = json.loads(args.lm_overrides)
+    except json.JSONDecodeError as err:
+        parser.error(f"--lm-overrides: not a JSON object ({err})")
+    if not isinstance(args.lm_overrides, dict):
+        parser.error("--lm-overrides: expected a JSON object, e.g. '{\"epochs\": 2}'")
     if not isinstance(grid, list) or not all(isinstance(g, dict) for g in grid):
         parser.error("--grid: expected a JSON list of objects, e.g. '[{}, {\"keep_best\": true}]'")
     print(table(run(args.task, args.seeds, grid, args)), end="")
