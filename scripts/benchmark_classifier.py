@@ -256,16 +256,19 @@ def run_seed(task: str, seed: int, data, args) -> dict[str, Any]:
     tr, va, vb, vab = pick(train_idx), pick(a_idx), pick(b_idx), pick(valid_idx)
 
     lm_name = args.lm or pretrained.DEFAULT
+    # smoke runs only (scripts/benchmark.py --quick): LMFineTuneConfig / ClassifierConfig overrides, e.g. epochs
+    lm_overrides, clf_overrides = getattr(args, "lm_overrides", {}), getattr(args, "clf_overrides", {})
     start = time.time()
     lm = LanguageModel.from_pretrained(lm_name)
     lm_metrics: dict[str, float] = {}
     if not args.no_lm_finetune:
-        lm_metrics = lm.fine_tune(train_texts, seed=seed, progress=progress)
+        lm_metrics = lm.fine_tune(train_texts, seed=seed, progress=progress, **lm_overrides)
     lm_seconds = time.time() - start
 
     keep = KeepBest(monitor="accuracy", restore=False)
     start = time.time()
-    clf = TextClassifier.train(tr[0], tr[1], lm=lm, valid=va, seed=seed, callbacks=[keep], progress=progress)
+    clf = TextClassifier.train(tr[0], tr[1], lm=lm, valid=va, seed=seed, callbacks=[keep], progress=progress,
+                               **clf_overrides)
     clf_seconds = time.time() - start
 
     final = clf.evaluate(test_texts, test_labels)
@@ -314,6 +317,7 @@ def run_seed(task: str, seed: int, data, args) -> dict[str, Any]:
     return {
         "task": task, "seed": seed, "lm": lm_name, "lm_finetune": not args.no_lm_finetune,
         "limit_train": args.limit_train, "limit_test": args.limit_test,
+        **({"lm_overrides": lm_overrides, "clf_overrides": clf_overrides} if lm_overrides or clf_overrides else {}),
         "test_accuracy": rnd(final["accuracy"]), "macro_f1": rnd(final["macro_f1"]),
         "valid_a_accuracy": rnd(valid_a), "valid_b_accuracy": rnd(valid_b),
         "best_epoch": None if best_epoch is None else int(best_epoch),
