@@ -129,10 +129,16 @@ def check_block(block: Block) -> None:
 
 
 def shell_commands(code: str) -> list[str]:
-    """The command lines of a shell block: continuations joined, ``console`` prompts honoured."""
+    """The command lines of a shell block: continuations joined, ``console`` prompts honoured (a ``$ `` line
+    ending in a backslash continues on the next lines, which have no prompt; the other lines are output)."""
     raw = code.splitlines()
     if any(line.startswith("$ ") for line in raw):
-        raw = [line[2:] for line in raw if line.startswith("$ ")]
+        kept, going_on = [], False
+        for line in raw:
+            if line.startswith("$ ") or going_on:
+                kept.append(line[2:] if line.startswith("$ ") and not going_on else line)
+                going_on = line.rstrip().endswith("\\")
+        raw = kept
     out, cur = [], ""
     for line in raw:
         if line.rstrip().endswith("\\"):
@@ -142,6 +148,8 @@ def shell_commands(code: str) -> list[str]:
         if cur.strip() and not cur.strip().startswith("#"):
             out.append(cur.strip())
         cur = ""
+    if cur.strip():
+        raise DocBlockError(f"a shell block ends in a line continuation: {cur.strip()!r}")
     return out
 
 
