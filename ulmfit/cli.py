@@ -274,6 +274,10 @@ def _cmd_train_classifier(args) -> None:
     _, train, valid = _train_valid(args.data, args.valid_split, **_source_kwargs(args))
     clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
                                progress=not args.quiet, config=config)
+    from ulmfit.train.distributed import is_main_process
+
+    if not is_main_process():  # under torchrun: every rank trained in step, rank 0 saves and reports
+        return
     clf.save(args.out)
     record = clf.meta["history"][-1]
     if record["valid"]:

@@ -248,7 +248,9 @@ class LanguageModel(SavedModel):
         return {"title": f"ULMFiT language model: {what}", "config": config, "data": data, "summary": summary}
 
     def export_fastai(self, folder: str | Path) -> tuple[Path, Path]:
-        """Write ``lm.pth`` (fastai v2 LM state dict layout) and ``lm_vocab.pkl`` (list of str) into ``folder``.
+        """Write ``lm.pth`` (fastai v2 LM state dict layout) and ``lm_vocab.pkl`` (list of str) into ``folder``;
+        a backward model writes ``lm_bwd.pth``, the file-name convention fastai's own backward weights follow
+        (``bwd`` in the name), which :meth:`from_fastai` reads back.
 
         fastai's ``learn.load_pretrained(wgts_fname, vocab_fname)`` accepts the pair.
         """
@@ -256,15 +258,20 @@ class LanguageModel(SavedModel):
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        weights, vocab_path = folder / "lm.pth", folder / "lm_vocab.pkl"
+        weights = folder / ("lm_bwd.pth" if self.backwards else "lm.pth")
+        vocab_path = folder / "lm_vocab.pkl"
         torch.save(to_fastai_state_dict(self.model.state_dict()), weights)
         save_fastai_vocab(list(self.vocab.itos), vocab_path)
         return weights, vocab_path
 
     @classmethod
     def from_fastai(cls, weights_pth: str | Path, vocab_pkl: str | Path, config=None,
-                    tokenizer=None) -> LanguageModel:
-        """Load a fastai v1/v2 AWD-LSTM LM (``lstm_fwd.pth`` + ``itos_wt103.pkl``); the pickle is read safely."""
+                    tokenizer=None, backwards: bool | None = None) -> LanguageModel:
+        """Load a fastai v1/v2 AWD-LSTM LM (``lstm_fwd.pth`` + ``itos_wt103.pkl``); the pickle is read safely.
+
+        ``backwards``: whether the model reads text right to left; None: taken from ``config.backwards`` when
+        a config is given, else from the file name (``bwd`` in it, as in fastai's ``bwd_wt103.pth``).
+        """
         from pretrained.fastai_io import (
             config_from_fastai_state_dict,
             from_fastai_state_dict,
@@ -290,8 +297,11 @@ class LanguageModel(SavedModel):
         model = build_language_model(len(vocab), config)
         _load_weights(model, state, Path(weights_pth))
         model.eval()
+        if backwards is None:
+            backwards = bool(config.backwards) or "bwd" in Path(weights_pth).name
+        config = replace(config, backwards=bool(backwards))
         return cls(model, vocab, tokenizer or Tokenizer(), config,
-                   {"backwards": "bwd" in Path(weights_pth).name, "source": f"fastai:{Path(weights_pth).name}"})
+                   {"backwards": bool(backwards), "source": f"fastai:{Path(weights_pth).name}"})
 
     # ------------------------------------------------------------------ training
     def _learner(self, train_ids, valid_ids, bs: int, bptt: int, *, wd, moms, precision, clip, seed, path,

@@ -102,6 +102,15 @@ def test_detokenize_applies_case_markers():
         "Great food, OK service."
 
 
+def test_fastai_round_trip_keeps_a_backward_model_backward(tiny_lm_dir, tmp_path):
+    lm = LanguageModel.load(tiny_lm_dir)
+    lm.meta["backwards"] = True
+    weights, vocab = lm.export_fastai(tmp_path / "fa")
+    assert weights.name == "lm_bwd.pth"
+    assert LanguageModel.from_fastai(weights, vocab).backwards
+    assert not LanguageModel.from_fastai(weights, vocab, backwards=False).backwards
+
+
 def test_fastai_export_import_round_trip(tiny_lm_dir, tmp_path):
     lm = LanguageModel.load(tiny_lm_dir)
     weights, vocab = lm.export_fastai(tmp_path / "fa")
