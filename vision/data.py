@@ -276,7 +276,13 @@ def _hf_splits(name: str):
 
     if not name:
         raise ValueError("hf: needs a dataset name, e.g. hf:frgfm/imagenette")
-    dd = datasets.load_dataset(name)
+    from ulmfit.hub.hf import HubDatasetError, load_hub_dataset
+
+    try:
+        dd = load_hub_dataset(name)
+    except HubDatasetError as err:
+        raise ValueError(f"image data 'hf:{name}': {err.reason}; download it once with a network (it is then "
+                         "read from the Hugging Face cache), or use a train/ + val/ folder") from None
     if "train" not in dd:
         raise ValueError(f"Hugging Face dataset {name!r} has no 'train' split (splits: {list(dd)})")
     valid_name = next((s for s in ("validation", "valid", "val", "test") if s in dd), None)

@@ -279,9 +279,9 @@ def test_source_errors_speak_in_flags(tmp_path, capsys):
 def test_hf_source_offline_fails_fast_in_one_line(tmp_path, capsys, monkeypatch):
     import time
 
-    from ulmfit.data import sources
+    from ulmfit.hub import hf
 
-    monkeypatch.setattr(sources, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(hf, "hub_reachable", lambda timeout=3.0: False)
     start = time.time()
     with pytest.raises(SystemExit) as info:
         main(["train-classifier", "--data", "hf:surely-not-cached-dataset", "--out", str(tmp_path / "m")])

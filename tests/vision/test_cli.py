@@ -42,6 +42,20 @@ def test_cli_errors(tmp_path, capsys):
         main(["train", "--data", "x", "--precision", "fp8"])
 
 
+def test_hf_image_data_offline_fails_fast_in_one_line(tmp_path, capsys, monkeypatch):
+    import time
+
+    from ulmfit.hub import hf
+
+    monkeypatch.setattr(hf, "hub_reachable", lambda timeout=3.0: False)
+    start = time.time()
+    assert main(["train", "--data", "hf:surely-not-cached-images", "--arch", "xresnet18",
+                 "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "image data 'hf:surely-not-cached-images': cannot reach huggingface.co" in err and err.count("\n") == 1
+    assert time.time() - start < 15  # no half-minute of retries
+
+
 def test_train_imagenette_script_defaults(monkeypatch):
     import importlib.util
 

@@ -527,42 +527,15 @@ def _download_builtin(name: str, progress: bool) -> Path:
     return folder
 
 
-HF_HOST = ("huggingface.co", 443)
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    import socket
+def _load_hf_hub(name: str, hf_config, hf_kwargs):
+    """The Hub dataset ``name`` (offline: from the cache only, at once); a failure names the source."""
+    from ulmfit.hub.hf import HubDatasetError, load_hub_dataset
 
     try:
-        socket.create_connection(HF_HOST, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _load_hf_hub(datasets, name: str, hf_config, hf_kwargs):
-    """``datasets.load_dataset``; offline (the Hub unreachable in 3 s) it reads only the local cache, at
-    once, instead of retrying for half a minute, and any failure is one line naming the source."""
-    offline = not _hub_reachable()
-    saved = datasets.config.HF_DATASETS_OFFLINE
-    try:
-        if offline:
-            datasets.config.HF_DATASETS_OFFLINE = True
-            import huggingface_hub
-
-            hub_saved, huggingface_hub.constants.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE, True
-        try:
-            return datasets.load_dataset(name, hf_config, **(hf_kwargs or {}))
-        finally:
-            if offline:
-                huggingface_hub.constants.HF_HUB_OFFLINE = hub_saved
-    except (OSError, ValueError) as err:  # ConnectionError, FileNotFoundError, DatasetNotFoundError, ...
-        where = (f"cannot reach {HF_HOST[0]} and there is no cached copy" if offline
-                 else f"datasets could not load it ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
-        raise SourceError(f"source 'hf:{name}': {where}; download it once with a network, or pass a folder "
+        return load_hub_dataset(name, hf_config, **(hf_kwargs or {}))
+    except HubDatasetError as err:
+        raise SourceError(f"source 'hf:{name}': {err.reason}; download it once with a network, or pass a folder "
                           f"saved with Dataset.save_to_disk as hf:PATH") from err
-    finally:
-        datasets.config.HF_DATASETS_OFFLINE = saved
 
 
 def _load_hf(name: str, split, text_cols, label_col, label_delim, hf_config, hf_kwargs) -> dict[str, TextDataset]:
@@ -575,7 +548,7 @@ def _load_hf(name: str, split, text_cols, label_col, label_delim, hf_config, hf_
     if Path(name).is_dir():
         ds = datasets.load_from_disk(name)
     else:
-        ds = _load_hf_hub(datasets, name, hf_config, hf_kwargs)
+        ds = _load_hf_hub(name, hf_config, hf_kwargs)
     if isinstance(ds, datasets.Dataset):
         ds = {"train": ds}
     out: dict[str, TextDataset] = {}
