@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -44,10 +46,28 @@ def test_the_docs_have_runnable_blocks_and_few_are_not_run():
     assert len(not_run) <= max(3, len(run) // 4), [b.where for b in not_run]
 
 
+@pytest.fixture(scope="module")
+def doc_runs(tmp_path_factory) -> dict:
+    """Every runnable Markdown file run once, two files at a time (each block is a one-thread subprocess, so
+    two streams keep both cores of a CI machine busy): path -> the exception it raised, or None."""
+    def run(path):
+        sandbox = tmp_path_factory.mktemp(path.stem)
+        try:
+            run_file(path, sandbox)
+        except Exception as exc:  # noqa: BLE001 - reported by the test of that file
+            return path, (exc, sandbox)
+        return path, (None, sandbox)
+
+    with ThreadPoolExecutor(max_workers=int(os.environ.get("ULMFIT_DOC_TEST_JOBS", "2"))) as pool:
+        return dict(pool.map(run, sorted(RUNNABLE, key=lambda p: -p.stat().st_size)))
+
+
 @pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: str(p.relative_to(REPO)))
-def test_doc_examples_run(path, tmp_path):
-    run_file(path, tmp_path)
-    for made in (tmp_path / "docs" / "images").glob("*"):  # a picture the docs draw is the one they show
+def test_doc_examples_run(path, doc_runs):
+    error, sandbox = doc_runs[path]
+    if error is not None:
+        raise error
+    for made in (sandbox / "docs" / "images").glob("*"):  # a picture the docs draw is the one they show
         assert made.read_bytes() == (REPO / "docs" / "images" / made.name).read_bytes(), \
             f"{path.name} draws docs/images/{made.name} differently from the committed file: regenerate it"
 
