@@ -77,6 +77,9 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-col", action="append", dest="text_cols", default=None,
                    help="CSV/TSV/JSONL text column (repeat for several; they are joined with xxfld)")
     p.add_argument("--label-col", default=None, help="CSV/TSV/JSONL label column")
+    p.add_argument("--label-delim", default=None, metavar="SEP",
+                   help="multi-label: the labels of a CSV/TSV cell are split on SEP, e.g. ';' (a JSONL list is "
+                        "read as a list without it)")
     p.add_argument("--on-missing", choices=("error", "drop"), default=None,
                    help="a CSV/TSV/JSONL row without a text or label value: error (default) or drop it with a warning")
 
@@ -180,6 +183,8 @@ def _source_kwargs(args) -> dict:
         kwargs["label_col"] = args.label_col
     if getattr(args, "on_missing", None):
         kwargs["on_missing"] = args.on_missing
+    if getattr(args, "label_delim", None):
+        kwargs["label_delim"] = args.label_delim
     return kwargs
 
 

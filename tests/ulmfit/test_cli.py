@@ -288,3 +288,15 @@ def test_hf_source_offline_fails_fast_in_one_line(tmp_path, capsys, monkeypatch)
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1 and "cannot reach huggingface.co" in err
     assert time.time() - start < 15  # no half-minute of retries
+
+
+def test_label_delim_reaches_the_source_reader(tmp_path):
+    from ulmfit.cli import _source_kwargs, build_parser
+    from ulmfit.data import load_source
+
+    data = tmp_path / "topics.csv"
+    data.write_text('text,topics\n"Rude waiter, cold soup.",service;food\n"Slow delivery.",delivery\n')
+    args = build_parser().parse_args(["train-classifier", "--data", str(data), "--out", str(tmp_path / "m"),
+                                      "--label-col", "topics", "--label-delim", ";", "--multi-label"])
+    assert args.multi_label is True
+    assert load_source(data, **_source_kwargs(args))["train"].labels == [["service", "food"], ["delivery"]]

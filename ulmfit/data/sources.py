@@ -416,7 +416,9 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
             texts.append(" ".join(f"{FLD} {k + 1} {v}" for k, v in enumerate(values)))
         if label_col:
             raw = row[label_col]
-            if opts.label_delim is not None:
+            if isinstance(raw, list):  # a JSON list of labels (JSONL): multi-label as it stands
+                labels.append([str(v).strip() for v in raw if str(v).strip()])
+            elif opts.label_delim is not None:
                 labels.append([s.strip() for s in str(raw).split(opts.label_delim) if s.strip()])
             else:
                 labels.append(str(raw))

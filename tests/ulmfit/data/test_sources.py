@@ -172,6 +172,12 @@ def test_unknown_label_column_lists_columns(tmp_path):
         load_source(_write(tmp_path / "e.csv", "review,label\nhi,pos\n"))
 
 
+def test_jsonl_label_lists_stay_lists(tmp_path):
+    jl = _write(tmp_path / "m.jsonl", '{"text": "a", "tags": ["x", "y"]}\n{"text": "b", "tags": []}\n')
+    ds = load_source(jl, label_col="tags")["train"]
+    assert ds.labels == [["x", "y"], []]
+
+
 def test_tsv_and_jsonl_and_split_files(tmp_path):
     tsv = _write(tmp_path / "t" / "train.tsv", "text\tlabel\nhello there\tgreet\n")
     _write(tmp_path / "t" / "test.tsv", "text\tlabel\nbye\tleave\n")
