@@ -197,7 +197,8 @@ class Learner:
         self.train_dl = shard_loader(train_dl, seed or 0)
         self.valid_dl = shard_loader(valid_dl, seed or 0) if valid_dl is not None else None
         for name, dl in (("train_dl", self.train_dl), ("valid_dl", self.valid_dl)):
-            if self.world_size > 1 and getattr(dl, "world_size", self.world_size) != self.world_size:
+            dl_world = getattr(dl, "world_size", None)  # None: the loader shards as torch.distributed says
+            if self.world_size > 1 and dl_world is not None and dl_world != self.world_size:
                 warnings.warn(
                     f"{name} has world_size={dl.world_size} but {self.world_size} processes are running: "
                     "every rank will see the same data. Build loaders after "

@@ -26,3 +26,23 @@ def test_shard_loader_gives_plain_dataloader_a_distributed_sampler(monkeypatch, 
         served.append(torch.cat([x for x, _ in sharded]))
     assert sorted(torch.cat(served).tolist()) == list(range(20))  # the ranks split the data
     assert D.shard_loader(sharded) is sharded  # already sharded
+
+
+def test_learner_warns_only_for_a_loader_fixed_to_another_world_size(monkeypatch):
+    import warnings
+
+    import ulmfit.train.learner as L
+
+    class Loader(list):
+        def __init__(self, world_size):
+            super().__init__([(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))])
+            self.world_size = world_size
+
+    monkeypatch.setattr(L, "get_world_size", lambda: 2)
+    monkeypatch.setattr(L, "shard_loader", lambda dl, seed=0: dl)
+    model = torch.nn.Linear(3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        L.Learner(model, Loader(None), Loader(2), torch.nn.functional.cross_entropy)  # None: follows the group
+    with pytest.warns(UserWarning, match="world_size=1 but 2 processes"):
+        L.Learner(model, Loader(1), None, torch.nn.functional.cross_entropy)
