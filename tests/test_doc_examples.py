@@ -118,3 +118,23 @@ def test_shell_commands_join_continuations_and_honour_prompts():
     parse_cli_line("torchrun --nproc_per_node 2 -m ulmfit.cli pretrain --data corpus --out lm")
     with pytest.raises(DocBlockError):
         parse_cli_line("ulmfit-vision train --no-such-flag")
+
+
+def _anchors(path) -> set[str]:
+    """GitHub's heading anchors of a Markdown file (lower case, punctuation dropped, spaces to hyphens)."""
+    heads = [line.lstrip("#").strip() for line in path.read_text(encoding="utf-8").splitlines()
+             if re.match(r"^#{1,6} ", line)]
+    return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+
+@pytest.mark.parametrize("path", doc_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_relative_links_point_at_files_and_headings_that_exist(path):
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)  # links, not code
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        assert dest.exists(), f"{path.name}: link {target!r}: {dest} does not exist"
+        if anchor and dest.suffix == ".md":
+            assert anchor in _anchors(dest), f"{path.name}: link {target!r}: no heading with that anchor"
