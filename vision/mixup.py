@@ -96,8 +96,11 @@ def mixed_loss(
 class MixUp(Callback):
     """Mix each training batch; compute the mixed loss; leave validation alone.
 
-    ``MixUp(alpha=0.4)`` as fastai (Beta(0.4, 0.4); smaller alpha mixes less).
+    ``MixUp(alpha=0.4)`` as fastai (Beta(0.4, 0.4); smaller alpha mixes less). The LR finder sweeps with
+    the mixed loss too (``in_lr_find``), as the training it is for.
     """
+
+    in_lr_find = True
 
     def __init__(self, alpha: float = 0.4) -> None:
         if not isinstance(alpha, (int, float)) or not alpha > 0:

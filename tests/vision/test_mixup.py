@@ -96,3 +96,27 @@ def test_callback_errors():
     learn.xb, learn.yb = torch.randn(2, 3), torch.rand(2, 3)
     with pytest.raises(TypeError, match="integer class targets"):
         cb.before_batch(learn)
+
+
+def test_lr_find_sweeps_with_the_mixed_loss_and_restores_it():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from ulmfit.train import Learner, ProgressCallback
+
+    torch.manual_seed(0)
+    ds = TensorDataset(torch.randn(64, 3, 4, 4), torch.randint(0, 4, (64,)))
+    seen, loss = [], F.cross_entropy
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4))
+    mix = MixUp(0.4)
+    mixed = mix._loss
+
+    def spy(pred, y):  # MixUp's loss, counted
+        seen.append(mix._batch is not None)  # a mixed batch is behind it
+        return mixed(pred, y)
+
+    mix._loss = spy
+    learn = Learner(model, DataLoader(ds, batch_size=8), None, loss,
+                    callbacks=[mix, ProgressCallback(bars=False)], progress=True)
+    result = learn.lr_find(num_it=5)
+    assert len(result.lrs) == 5 and seen == [True] * 5  # every sweep step mixed and used the mixed loss
+    assert learn.loss_func is loss  # restored afterwards

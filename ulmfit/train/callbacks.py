@@ -57,7 +57,14 @@ class Callback:
     A callback may also define ``state_dict() -> dict`` and ``load_state_dict(dict)`` (plain python
     values and tensors): checkpoints save it and a resumed fit restores it (matched by position and
     class name in ``learn.cbs``).
+
+    The LR finder's sweep fires the batch events (``before_batch`` ... ``after_step``) of every callback,
+    but ``before_train`` / ``after_train`` only of those with ``in_lr_find = True`` (a callback that changes
+    how training steps are computed, such as MixUp's mixed loss); loggers, progress bars and checkpoints
+    do not see the sweep.
     """
+
+    in_lr_find: bool = False
 
     def before_fit(self, learn: Learner) -> None: ...
     def before_epoch(self, learn: Learner) -> None: ...

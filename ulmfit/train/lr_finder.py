@@ -73,7 +73,10 @@ def lr_find(
     saved_guard, learn.max_bad_steps = learn.max_bad_steps, 2**62
     learn.training = True
     learn.model.train()
+    sweep_cbs = [cb for cb in learn.cbs if getattr(cb, "in_lr_find", False)]  # e.g. MixUp's mixed loss
     try:
+        for cb in sweep_cbs:
+            cb.before_train(learn)
         it_done = 0
         while it_done < num_it:
             if hasattr(learn.model, "reset"):
@@ -94,6 +97,8 @@ def lr_find(
                 if it_done >= num_it:
                     break
     finally:
+        for cb in sweep_cbs:
+            cb.after_train(learn)
         learn.max_bad_steps = saved_guard
         learn.reset_guard()
         learn.training = False
