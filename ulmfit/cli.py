@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from ulmfit.cli_config import add_config_options, config_overrides
-from ulmfit.cli_errors import run_command
+from ulmfit.cli_errors import allow_debug_anywhere, run_command
 from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
 from ulmfit.version import __version__
@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test")
     p.add_argument("--json", action="store_true")
     _add_source_options(p)
+    allow_debug_anywhere(sub)
     return parser
 
 

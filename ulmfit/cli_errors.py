@@ -34,3 +34,12 @@ def run_command(prog: str, command: str, fn: Callable[[], object], debug: bool =
         print(f"{prog} {command}: error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
     return 0
+
+
+def allow_debug_anywhere(subparsers) -> None:
+    """Accept ``--debug`` after the sub-command too (``ulmfit predict M x --debug``), not only before it."""
+    import argparse
+
+    for sub in subparsers.choices.values():
+        sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                         help="show the Python traceback of an error")

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ulmfit.cli_errors import allow_debug_anywhere
 from ulmfit.errors import UlmfitError, UsageError
 from ulmfit.version import __version__
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--n-workers", "--workers", dest="workers", type=int, default=None,
                     help="DataLoader worker processes (default: up to 8)")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    allow_debug_anywhere(sub)
     return p
 
 

@@ -8,6 +8,7 @@ import pytest
 from tests.ulmfit.conftest import tiny_corpus
 from ulmfit.cli import main
 from ulmfit.demo import load_demo_data
+from ulmfit.errors import UlmfitError
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +301,12 @@ def test_label_delim_reaches_the_source_reader(tmp_path):
                                       "--label-col", "topics", "--label-delim", ";", "--multi-label"])
     assert args.multi_label is True
     assert load_source(data, **_source_kwargs(args))["train"].labels == [["service", "food"], ["delivery"]]
+
+
+def test_debug_is_accepted_after_the_sub_command_too(tmp_path):
+    from vision.cli import main as vision_main
+
+    with pytest.raises(UlmfitError):  # the traceback's exception instead of the one line
+        main(["predict", str(tmp_path / "no-model"), "a text", "--debug"])
+    with pytest.raises(ValueError, match="does not exist"):
+        vision_main(["predict", str(tmp_path / "no-model"), "x.png", "--debug"])
