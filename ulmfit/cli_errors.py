@@ -4,6 +4,7 @@ bad option too); ``--debug`` shows the traceback instead. A closed pipe (``| hea
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -38,8 +39,6 @@ def run_command(prog: str, command: str, fn: Callable[[], object], debug: bool =
 
 def allow_debug_anywhere(subparsers) -> None:
     """Accept ``--debug`` after the sub-command too (``ulmfit predict M x --debug``), not only before it."""
-    import argparse
-
     for sub in subparsers.choices.values():
         sub.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                          help="show the Python traceback of an error")

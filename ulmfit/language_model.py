@@ -269,8 +269,9 @@ class LanguageModel(SavedModel):
                     tokenizer=None, backwards: bool | None = None) -> LanguageModel:
         """Load a fastai v1/v2 AWD-LSTM LM (``lstm_fwd.pth`` + ``itos_wt103.pkl``); the pickle is read safely.
 
-        ``backwards``: whether the model reads text right to left; None: taken from ``config.backwards`` when
-        a config is given, else from the file name (``bwd`` in it, as in fastai's ``bwd_wt103.pth``).
+        ``backwards``: whether the model reads text right to left; None: backward when ``config.backwards`` is
+        set or the file name contains ``bwd`` (as fastai's ``bwd_wt103.pth`` and :meth:`export_fastai`'s
+        ``lm_bwd.pth`` do).
         """
         from pretrained.fastai_io import (
             config_from_fastai_state_dict,

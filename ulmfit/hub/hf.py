@@ -41,7 +41,8 @@ def load_hub_dataset(name: str, hf_config: str | None = None, **kwargs: Any):
     try:
         if offline:
             datasets.config.HF_DATASETS_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
-        return datasets.load_dataset(name, hf_config, **kwargs) if hf_config else datasets.load_dataset(name, **kwargs)
+        args = (name, hf_config) if hf_config else (name,)  # no config: load_dataset's own default
+        return datasets.load_dataset(*args, **kwargs)
     except (OSError, ValueError) as err:  # ConnectionError, FileNotFoundError, DatasetNotFoundError, ...
         reason = (f"cannot reach {HF_HOST[0]} and there is no cached copy" if offline
                   else f"datasets could not load it ({type(err).__name__}: {str(err).splitlines()[0][:200]})")
