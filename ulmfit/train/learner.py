@@ -25,7 +25,8 @@ Non-finite guard: a step whose loss or gradient norm is NaN/inf is not applied (
 skips it and lowers the scale; gradient overflows there are normal and only counted). ``max_bad_steps``
 consecutive steps with a non-finite loss (or, without fp16, a non-finite gradient) stop training with a
 ``TrainingDivergedError`` naming the step, the learning rates and the last checkpoint written; weights
-with NaN/inf are never written to a checkpoint.
+with NaN/inf are never written to a checkpoint. When a non-finite loss (or, without fp16, gradient) skips a
+step, the running statistics its forward pass changed (BatchNorm) are put back too.
 """
 
 from __future__ import annotations
@@ -68,6 +69,15 @@ from ulmfit.train.precision import MixedPrecision
 from ulmfit.train.seed import seed_everything
 
 __all__ = ["Learner", "seed_everything"]
+
+
+_RUNNING_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _running_stats(model: nn.Module) -> list[torch.Tensor]:
+    """The buffers a training forward pass updates in place: BatchNorm's (and InstanceNorm's, when it
+    tracks) running mean, variance and batch count."""
+    return [b for name, b in model.named_buffers() if name.rsplit(".", 1)[-1] in _RUNNING_STATS]
 
 
 def _to_device(x, device: torch.device):
@@ -501,6 +511,8 @@ class Learner:
         self.xb, self.yb = _to_device(batch[0], self.device), _to_device(batch[1], self.device)
         self._cb("before_batch")
         model = self.ddp_model if (self.training and self.ddp_model is not None) else self.model
+        # running statistics (BatchNorm) change in the forward pass: keep a copy to undo a skipped step's
+        stats = [b.detach().clone() for b in _running_stats(self.model)] if self.training else []
         with self.mp.autocast():
             self.out = self._forward(model, self.xb)
         pred = self.out[0] if isinstance(self.out, (tuple, list)) else self.out
@@ -533,6 +545,10 @@ class Learner:
             if finite:
                 self.opt.step()
             self.step_skipped = not finite
+        if not finite:  # the batch that broke the step must not live on in the running statistics either
+            with torch.no_grad():
+                for buf, saved in zip(_running_stats(self.model), stats):
+                    buf.copy_(saved)
         self.n_skipped += int(self.step_skipped)
         self.n_nonfinite += int(not finite)
         self._bad_streak = 0 if finite else self._bad_streak + 1

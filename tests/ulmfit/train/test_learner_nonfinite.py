@@ -77,3 +77,46 @@ def test_fp16_overflow_steps_are_skipped_by_the_scaler_and_counted_not_fatal():
 def test_max_bad_steps_is_validated():
     with pytest.raises(ValueError, match="max_bad_steps"):
         _learner(max_bad_steps=0)
+
+
+def test_a_skipped_step_leaves_batchnorm_running_statistics_as_they_were():
+    class NaNInputAt(Callback):
+        def before_batch(self, learn):
+            if learn.training and learn.step == 2:
+                learn.xb = learn.xb * float("nan")
+                self.before = [b.clone() for b in (bn.running_mean, bn.running_var, bn.num_batches_tracked)]
+
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm1d(8)
+    model = torch.nn.Sequential(bn, torch.nn.Linear(8, 3))
+    x, y = blobs(96, seed=1)
+    spy = NaNInputAt()
+    learn = Learner(model, EpochLoader(x, y, bs=12, seed=3), None, progress=False, callbacks=[spy])
+    learn.fit(1, 1e-2)
+    assert learn.n_nonfinite == 1 and learn.n_skipped == 1
+    assert torch.isfinite(bn.running_mean).all() and torch.isfinite(bn.running_var).all()
+    # 8 batches, one skipped: 7 updates counted, and the statistics after step 2 continued from before it
+    assert int(bn.num_batches_tracked) == 7
+    assert not torch.equal(spy.before[0], bn.running_mean)  # later steps still update them
+
+
+def test_running_statistics_are_restored_exactly_on_the_skipped_step():
+    seen = {}
+
+    class Watch(Callback):
+        def before_batch(self, learn):
+            if learn.training and learn.step == 1:
+                learn.xb = learn.xb * float("nan")
+                seen["before"] = bn.running_mean.clone()
+
+        def after_step(self, learn):
+            if learn.step == 1:
+                seen["after"] = bn.running_mean.clone()
+
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm1d(8)
+    x, y = blobs(48, seed=1)
+    learn = Learner(torch.nn.Sequential(bn, torch.nn.Linear(8, 3)), EpochLoader(x, y, bs=12, seed=3), None,
+                    progress=False, callbacks=[Watch()])
+    learn.fit(1, 1e-2)
+    assert torch.equal(seen["before"], seen["after"])
