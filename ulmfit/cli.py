@@ -210,9 +210,13 @@ def _corpus_texts(data: str, **kwargs) -> list[str]:
     from ulmfit.data import load_source
 
     splits = load_source(data, **kwargs)
-    texts = [t for name in ("train", "unsup", "text") if name in splits for t in splits[name].texts]
-    if not texts:  # a corpus folder may come back under another split name
-        texts = [t for split in splits.values() for t in split.texts]
+    by_name = {name.lower(): split for name, split in splits.items()}
+    texts = [t for name in ("train", "unsup", "text") if name in by_name for t in by_name[name].texts]
+    if not texts:  # a corpus folder may come back under another split name (valid/, dev/); never test/
+        texts = [t for name, split in splits.items() if name.lower() != "test" for t in split.texts]
+    if not texts:
+        raise UsageError(f"{data} has no texts to train on outside its test split (found splits {sorted(splits)}); "
+                         "the test split is never used for training: put the training texts in a train/ folder")
     return texts
 
 

@@ -310,3 +310,31 @@ def test_debug_is_accepted_after_the_sub_command_too(tmp_path):
         main(["predict", str(tmp_path / "no-model"), "a text", "--debug"])
     with pytest.raises(ValueError, match="does not exist"):
         vision_main(["predict", str(tmp_path / "no-model"), "x.png", "--debug"])
+
+
+def _split_folders(root, splits):
+    for split, texts in splits.items():
+        (root / split).mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (root / split / f"{i}.txt").write_text(text)
+    return root
+
+
+def test_corpus_reader_never_trains_on_the_test_split(tmp_path):
+    from ulmfit.cli import _corpus_texts
+
+    both = _split_folders(tmp_path / "a", {"Train": ["train text"], "Test": ["test text"]})
+    assert _corpus_texts(str(both)) == ["train text"]  # split names in any case
+    no_train = _split_folders(tmp_path / "b", {"valid": ["valid text"], "test": ["test text"]})
+    assert _corpus_texts(str(no_train)) == ["valid text"]  # the fallback takes other splits, never test
+
+
+def test_a_corpus_with_only_a_test_split_is_one_clear_error(tiny_lm_dir, tmp_path, capsys):
+    only_test = _split_folders(tmp_path / "c", {"test": ["test text one", "test text two"]})
+    with pytest.raises(SystemExit) as info:
+        main(["finetune-lm", "--lm", str(tiny_lm_dir), "--data", str(only_test), "--out", str(tmp_path / "lm"),
+              "--quiet"])
+    assert info.value.code == 2
+    msg = capsys.readouterr().err
+    assert msg.count("\n") == 1 and "outside its test split" in msg and "['test']" in msg
+    assert not (tmp_path / "lm").exists()

@@ -478,12 +478,13 @@ def _load_tables(paths: list[Path], dec: _Decoder, opts: _TableOptions) -> dict[
 
 # --------------------------------------------------------------------------------------------- detection
 def _descend(root: Path) -> Path:
-    """Step into a lone subfolder (an archive's top folder such as ``aclImdb/`` or ``qc/``)."""
+    """Step into a lone subfolder (an archive's top folder such as ``aclImdb/`` or ``qc/``), never into a
+    split folder: a lone ``test/`` stays the test split, not the data."""
     while True:
         entries = [p for p in root.iterdir() if not p.name.startswith(".") and not p.name.startswith("__MACOSX")]
         dirs = [p for p in entries if p.is_dir()]
         files = [p for p in entries if p.is_file() and not p.name.lower().startswith("readme")]
-        if len(dirs) == 1 and not files:
+        if len(dirs) == 1 and not files and dirs[0].name.lower() not in SPLIT_NAMES:
             root = dirs[0]
         else:
             return root

@@ -314,3 +314,11 @@ def test_a_symlink_to_a_class_folder_is_not_read_as_a_second_class(tmp_path):
     with pytest.warns(DataWarning, match="already read as a class folder"):
         train = load_source(tmp_path / "data")["train"]
     assert sorted(set(train.labels)) == ["neg", "pos"] and len(train.texts) == 2
+
+
+def test_a_lone_split_folder_keeps_its_split_name(tmp_path):
+    for label in ("pos", "neg"):
+        (tmp_path / "data" / "test" / label).mkdir(parents=True)
+        (tmp_path / "data" / "test" / label / "0.txt").write_text(f"a {label} review")
+    out = load_source(tmp_path)  # steps into the lone data/ folder, but not into test/
+    assert sorted(out) == ["test"] and sorted(out["test"].labels) == ["neg", "pos"]
