@@ -113,7 +113,10 @@ def _linear_domain(lo: float, hi: float, *, pad: float = 0.0) -> tuple[float, fl
         half = abs(lo) * 0.1 if lo else 1.0
         lo, hi = lo - half, hi + half
     span = hi - lo
+    nonnegative = lo >= 0  # losses, rates, accuracies: the padding never takes the axis below zero
     lo, hi = lo - pad * span, hi + pad * span
+    if nonnegative:
+        lo = max(lo, 0.0)
     step = _nice_step(hi - lo)
     start = math.floor(lo / step + 1e-9) * step
     end = math.ceil(hi / step - 1e-9) * step

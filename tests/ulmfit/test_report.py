@@ -342,3 +342,11 @@ def test_chart_with_one_point_bands_markers_and_no_data():
     assert legend == ["a", "empty"]
     empty = ET.fromstring(svg_line_chart({"a": [(1, None)]}, x_label="x", y_label="loss"))
     assert [t.get("class") for t in empty.iter("text")] == ["no-data"]
+
+
+def test_a_linear_axis_over_nonnegative_data_never_goes_below_zero():
+    svg = ET.fromstring(svg_line_chart({"lr": [(i, i / 10) for i in range(11)]}, x_label="step", y_label="lr"))
+    ticks = _ticks(svg, "y-axis")
+    assert ticks[0] == 0.0 and ticks[-1] >= 1.0
+    signed = ET.fromstring(svg_line_chart({"a": [(0, -0.5), (1, 1.0)]}, x_label="x", y_label="y"))
+    assert _ticks(signed, "y-axis")[0] <= -0.5  # data below zero keeps its own range
