@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-workers", type=int, default=None)
     _add_source_options(p)
 
-    p = sub.add_parser("pretrain", help="pretrain an AWD-LSTM language model from scratch on a corpus")
+    p = sub.add_parser("pretrain", help="pretrain an AWD-LSTM language model on a corpus (from scratch, "
+                                        "or more epochs of a model with --init)")
     p.add_argument("--data", required=True, help="corpus: folder of .txt files, a text file, or any source")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--run-dir", type=Path, default=None, help="metrics.csv and checkpoints (default OUT/run)")
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write RUN_DIR/checkpoint.pt every N steps and at each epoch end (default: 500)")
     p.add_argument("--half", action="store_true", help="store the weights as fp16 (half the size)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from")
+    p.add_argument("--init", default=None, metavar="LM",
+                   help="continue pretraining this model (registry name or folder) for --epochs more epochs: its "
+                        "tokenizer, vocabulary, sizes and direction are kept")
     p.add_argument("--n-workers", type=int, default=None, help="tokenizer processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
 
@@ -226,18 +230,35 @@ def _cmd_pretrain(args) -> None:
     from ulmfit.text import SentencePieceTokenizer, Tokenizer
 
     arch = AWDLSTMConfig(**config_overrides(args, AWDLSTMConfig))  # bad values fail before any work
+    init = None
+    if args.init is not None:
+        given = [flag for flag, value in (("--emb-sz", args.emb_sz), ("--n-hid", args.n_hid),
+                                          ("--n-layers", args.n_layers), ("--max-vocab", args.max_vocab),
+                                          ("--min-freq", args.min_freq)) if value is not None]
+        given += ["--tokenizer sentencepiece"] if args.tokenizer == "sentencepiece" else []
+        if given:
+            raise UsageError(f"--init {args.init} keeps that model's tokenizer, vocabulary and sizes: leave out "
+                             f"{', '.join(given)}")
+        init = LanguageModel.from_pretrained(args.init)
+        if args.backwards is None:
+            args.backwards = init.backwards  # continued in the model's own direction
+        elif args.backwards != init.backwards:
+            raise UsageError(f"--init {args.init} is a {'backward' if init.backwards else 'forward'} model: "
+                             f"leave out --{'no-' if init.backwards else ''}backwards")
     config = _checked_config(args, LMPretrainConfig)
     texts = _corpus_texts(args.data)
     print(f"corpus {args.data}: {len(texts)} documents", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    if args.tokenizer == "sentencepiece":
+    if init is not None:
+        tokenizer, arch = None, None
+    elif args.tokenizer == "sentencepiece":
         tokenizer = SentencePieceTokenizer.train(texts, vocab_size=args.sp_vocab_size, out_dir=args.out, lang=args.lang)
     else:
         tokenizer = Tokenizer(lang=args.lang)
     run_dir = args.run_dir or args.out / "run"
     lm = LanguageModel.pretrain(texts, tokenizer=tokenizer, arch=arch, config=config, path=run_dir,
                                 progress=not args.quiet, resume=args.resume, n_workers=args.n_workers,
-                                checkpoint_every=args.checkpoint_every)
+                                checkpoint_every=args.checkpoint_every, init=init)
     from ulmfit.train.distributed import is_main_process
 
     if is_main_process():

@@ -10,6 +10,7 @@ The object is a thin, explicit bundle: ``lm.model`` (the ``nn.Module``), ``lm.vo
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections import Counter
@@ -431,13 +432,18 @@ class LanguageModel(SavedModel):
     def pretrain(cls, texts: Sequence[str], *, tokenizer=None, arch=None, config: LMPretrainConfig | None = None,
                  valid: Sequence[str] | None = None, path: str | Path | None = None, progress: bool = True,
                  resume: str | Path | None = None, n_workers: int | None = None, checkpoint_every: int = 500,
-                 callbacks: Sequence = ()) -> LanguageModel:
+                 callbacks: Sequence = (), init: LanguageModel | str | Path | None = None) -> LanguageModel:
         """Pretrain an AWD-LSTM LM from scratch on ``texts`` (ULMFiT stage 1).
 
         With ``path``, a checkpoint is written there every ``checkpoint_every`` steps and at each epoch end;
         ``resume=path/checkpoint.pt`` continues an interrupted run to bitwise the same weights (CPU).
         ``config.seed`` seeds everything before the model is built: same seed, same data and threads ->
         the same model.
+
+        ``init`` (a ``LanguageModel``, a saved folder or a registry name) continues pretraining that model
+        instead of starting from random weights: its tokenizer, vocabulary, sizes and direction are kept
+        (``tokenizer``/``arch`` must be left out, ``max_vocab``/``min_freq`` are not used), and ``config.epochs``
+        more epochs run on a new one-cycle schedule. Its history stays in ``meta["history"]`` before this run.
         """
         from ulmfit.data.split import holdout_split
         from ulmfit.text import Tokenizer, Vocab
@@ -446,6 +452,17 @@ class LanguageModel(SavedModel):
         config = config or LMPretrainConfig()
         precision = resolve_precision(config.precision, config.device)
         check_precision(precision, config.device)  # before tokenizing: fails now, in one line
+        base = None
+        if init is not None:
+            if tokenizer is not None or arch is not None:
+                raise ValueError("init= continues a model with its own tokenizer and sizes: leave tokenizer= and "
+                                 "arch= out")
+            base = copy.deepcopy(init) if isinstance(init, LanguageModel) else cls.from_pretrained(init)
+            if base.backwards != config.backwards:
+                raise ValueError(f"init= is a {'backward' if base.backwards else 'forward'} model but "
+                                 f"config.backwards={config.backwards}: continue it in its own direction")
+            tokenizer = base.tokenizer
+            init_name = base.meta.get("name") or (str(init) if not isinstance(init, LanguageModel) else "init=")
         seed_everything(config.seed)
         tokenizer = tokenizer or Tokenizer()
         texts = list(texts)
@@ -458,11 +475,14 @@ class LanguageModel(SavedModel):
         t0 = time.time()
         tokens = tokenizer.tokenize(texts, n_workers=n_workers)
         valid_tokens = tokenizer.tokenize(list(valid), n_workers=n_workers) if valid else []
-        vocab = Vocab.build(tokens, max_vocab=config.max_vocab, min_freq=config.min_freq)
+        vocab = base.vocab if base is not None else Vocab.build(tokens, max_vocab=config.max_vocab,
+                                                                 min_freq=config.min_freq)
         print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
-              f"vocab {len(vocab)}", flush=True)
+              f"vocab {len(vocab)}" + (" (kept from init=)" if base is not None else ""), flush=True)
         seed_everything(config.seed)  # the initial weights do not depend on what tokenization drew
-        lm = cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
+        lm = base if base is not None else cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
+        earlier = list(lm.meta.get("history", []))
+        lm.meta = {"backwards": config.backwards}  # init='s name and card figures describe init, not this run
         lm._set_dropout(config.drop_mult)
         train_ids, valid_ids = lm.ids(tokens), lm.ids(valid_tokens)
         n_tokens = int(sum(len(a) for a in train_ids))
@@ -480,13 +500,14 @@ class LanguageModel(SavedModel):
         lm.training_log = log.as_dict()
         lm.model.eval()
         metrics = lm._final_metrics(valid_ids, config.bptt)
-        lm.meta.update({"history": [{"stage": "pretrain", "train_tokens": n_tokens,
+        lm.meta.update({"history": [*earlier, {"stage": "pretrain", "train_tokens": n_tokens,
                                      "valid_tokens": int(sum(len(a) for a in valid_ids)),
                                      "train_documents": len(texts), "valid_documents": len(valid),
                                      "valid_source": valid_source, "skipped_steps": learn.n_skipped,
                                      "epochs": config.epochs, "precision": precision,
                                      "seconds": round(time.time() - start, 1),
-                                     "config": jsonable(asdict(config)), "metrics": metrics}]})
+                                     "config": jsonable(asdict(config)), "metrics": metrics,
+                                     **({"init": init_name} if base is not None else {})}]})
         return lm
 
     def _final_metrics(self, valid_ids, bptt: int) -> dict[str, float]:
