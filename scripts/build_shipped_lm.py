@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction fwd     # needs ../shared/data/nltk
     OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction bwd     # the backward twin (run beside it)
     python scripts/build_shipped_lm.py --direction fwd --from-run /tmp/lmv2/fwd --corpus /tmp/corpus_v3
+    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction fwd --more-epochs 2   # continue the shipped one
 
 Steps: write the NLTK corpora as plain-text documents (scripts/prepare_pretraining_corpus.py, all of its
 default corpora), run the project's own ``ulmfit pretrain`` with the fixed recipe below (seed 42, 5 % of the
@@ -29,6 +30,9 @@ sys.path.insert(0, str(REPO))
 RECIPE = ["--emb-sz", "200", "--n-hid", "512", "--n-layers", "3", "--max-vocab", "20000", "--min-freq", "3",
           "--epochs", "2", "--lr", "5e-3", "--bs", "64", "--bptt", "72", "--valid-pct", "0.05", "--seed", "42",
           "--drop-mult", "0.3", "--wd", "0.01", "--half", "--checkpoint-every", "200"]
+# --more-epochs: `ulmfit pretrain --init` the shipped model (sizes, vocabulary, split and seed unchanged)
+CONTINUE = ["--lr", "5e-3", "--bs", "64", "--bptt", "72", "--valid-pct", "0.05", "--seed", "42", "--drop-mult", "0.3",
+            "--wd", "0.01", "--half", "--checkpoint-every", "200"]
 REVIEW_CORPORA = ("movie_reviews", "product_reviews_1", "product_reviews_2", "comparative_sentences")
 
 
@@ -41,28 +45,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--from-run", type=Path, default=None, help="a finished `ulmfit pretrain --out` folder")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --work")
     parser.add_argument("--out", type=Path, default=None, help="default: pretrained/en_{direction}")
+    parser.add_argument("--more-epochs", type=int, default=None, metavar="N",
+                        help="train the model in --out for N more epochs (pretrain --init) instead of from scratch")
     args = parser.parse_args(argv)
 
     out = args.out or REPO / "pretrained" / f"en_{args.direction}"
     recipe = RECIPE + (["--backwards"] if args.direction == "bwd" else [])
+    name = args.direction
+    if args.more_epochs is not None:
+        recipe = ["--init", str(out), "--epochs", str(args.more_epochs), *CONTINUE]
+        name = f"{args.direction}_more"
     run = args.from_run
     if run is None:
         if not (args.corpus / "corpus_stats.json").is_file():
             subprocess.run([sys.executable, str(REPO / "scripts" / "prepare_pretraining_corpus.py"),
                             "--nltk", str(args.nltk), "--out", str(args.corpus)], check=True)
-        run = args.work / args.direction
+        run = args.work / name
         command = [sys.executable, "-m", "ulmfit.cli", "pretrain", "--data", str(args.corpus), "--out", str(run),
-                   "--run-dir", str(args.work / f"{args.direction}_run"), *recipe]
+                   "--run-dir", str(args.work / f"{name}_run"), *recipe]
         if args.resume:
-            command += ["--resume", str(args.work / f"{args.direction}_run" / "checkpoint.pt")]
+            command += ["--resume", str(args.work / f"{name}_run" / "checkpoint.pt")]
         print("$ " + shlex.join(command), flush=True)
         start = time.time()
         subprocess.run(command, check=True, cwd=REPO)
         print(f"pretraining took {time.time() - start:.0f}s", flush=True)
-    ship(run, out, args.direction, args.corpus, recipe)
+    ship(run, out, args.direction, args.corpus)
 
 
-def ship(run: Path, out: Path, direction: str, corpus: Path, recipe: list[str]) -> None:
+def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     """Re-save ``run`` as fp16 into ``out``, measure it, write its card."""
     import torch
 
@@ -75,8 +85,20 @@ def ship(run: Path, out: Path, direction: str, corpus: Path, recipe: list[str]) 
     trained.training_log = None  # the run folder keeps its metrics.csv / report.html; the shipped one is small
     trained.save(out, half=True)
     lm = LanguageModel.from_pretrained(str(out))  # measure what ships: the fp16-rounded weights
-    hist = lm.meta["history"][-1]
+    runs = lm.meta["history"]  # more than one run when --more-epochs continued an earlier model
+    hist, first = runs[-1], runs[0]["config"]
     config = hist["config"]
+    epochs = " + ".join(str(h["epochs"]) for h in runs)
+    lrs = ", ".join(f"{h['config']['lr']:g}" for h in runs)
+    runs_text = f" ({len(runs)} runs, each from the previous weights)" if len(runs) > 1 else ""
+    seconds = sum(h["seconds"] for h in runs)
+    scratch = RECIPE + (["--backwards"] if direction == "bwd" else [])
+    rebuild = "\n".join(
+        [f"    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction}   # ulmfit pretrain "
+         f"--data CORPUS {' '.join(scratch)}"]
+        + [f"    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction} --more-epochs "
+           f"{h['epochs']}   # ulmfit pretrain --init pretrained/en_{direction} --data CORPUS --epochs {h['epochs']} "
+           f"{' '.join(CONTINUE)}" for h in runs[1:]])
     files = sorted(p.name for p in corpus.glob("*.txt"))  # the order `ulmfit pretrain --data` read them in
     texts = _corpus_texts(str(corpus))
     if len(texts) != len(files) or len(texts) != hist["train_documents"] + hist["valid_documents"]:
@@ -122,10 +144,10 @@ forward + backward ensembles. It is small: for real work use fastai's WikiText-1
 | corpus | {lm.meta['corpus']}; never `qc` (TREC) or `sentence_polarity` (MR), the evaluation sets |
 | split | {hist['train_documents']:,} documents for training ({hist['train_tokens']:,} tokens), {hist['valid_documents']} held out for validation ({overall['tokens']:,} tokens), seed {config['seed']} |
 | tokenizer | spaCy blank English + fastai's default rules (`ulmfit.text.Tokenizer()`) |
-| vocabulary | {len(lm.vocab):,} entries (max_vocab {config['max_vocab']:,}, min_freq {config['min_freq']}, fastai ordering and padding) |
+| vocabulary | {len(lm.vocab):,} entries (max_vocab {first['max_vocab']:,}, min_freq {first['min_freq']}, fastai ordering and padding) |
 | architecture | AWD-LSTM, emb_sz {lm.config.emb_sz}, n_hid {lm.config.n_hid}, {lm.config.n_layers} layers, tied decoder; {n_params:,} parameters{', reads text right to left' if direction == 'bwd' else ''} |
-| training | {hist['epochs']} epochs one-cycle, lr {config['lr']:g}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])} |
-| time and hardware | {hist['seconds'] / 60:.1f} minutes of training on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}, one torch thread), the {twin} run beside it |
+| training | {epochs} epochs one-cycle{runs_text}, lr {lrs}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])} |
+| time and hardware | {seconds / 60:.1f} minutes of training on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}, one torch thread), the {twin} run beside it |
 | **validation perplexity** | **{overall['perplexity']:.2f}** (next-token accuracy {overall['accuracy']:.4f}), `LanguageModel.evaluate` on the held-out documents |
 | on held-out review documents | perplexity {on_reviews['perplexity']:.2f} ({len(reviews)} documents of {', '.join(REVIEW_CORPORA)}, {on_reviews['tokens']:,} tokens) |
 | check sample | perplexity {demo['perplexity']:.2f}, accuracy {demo['accuracy']:.4f} on the {demo['tokens']:,} tokens of the shipped demo reviews (in no corpus) |
@@ -138,9 +160,9 @@ Corpus (documents, words after markup stripping and de-duplication):
 |---|---:|---:|
 {rows}
 
-Rebuild (exact command):
+Rebuild (exact commands, in order):
 
-    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction}   # ulmfit pretrain --data CORPUS {' '.join(recipe)}
+{rebuild}
 
 Intended use: a starting point for ULMFiT fine-tuning in examples, tests and offline work on English text.
 Limits: trained on 6.4 M words of mostly edited American text (news, 1960s Brown, speeches, radio

@@ -1,0 +1,51 @@
+"""scripts/build_shipped_lm.py's ``ship`` step: the card of a model trained in one run, and in two."""
+
+import json
+
+import pytest
+
+from tests.scripts.conftest import load_script, unload
+from tests.ulmfit.conftest import tiny_corpus
+
+
+@pytest.fixture
+def build():
+    module = load_script("build_shipped_lm")
+    yield module
+    unload(module)
+
+
+def _corpus(folder):
+    folder.mkdir()
+    texts = [" ".join(tiny_corpus()[i:i + 4]) for i in range(0, 160, 4)]  # 40 documents
+    for i, text in enumerate(texts):
+        (folder / f"movie_reviews-{i:04d}.txt").write_text(text)
+    words = sum(len(t.split()) for t in texts)
+    stats = {"corpora": {"movie_reviews": {"documents": len(texts), "words": words}},
+             "total": {"documents": len(texts), "words": words}}
+    (folder / "corpus_stats.json").write_text(json.dumps(stats))
+    return folder
+
+
+def test_the_card_counts_every_run_of_a_continued_model(build, tmp_path):
+    from ulmfit.cli import main
+    from ulmfit.language_model import LanguageModel
+
+    corpus = _corpus(tmp_path / "corpus")
+    tiny = ["--bs", "8", "--bptt", "16", "--valid-pct", "0.1", "--seed", "42", "--precision", "fp32", "--quiet",
+            "--n-workers", "1"]
+    main(["pretrain", "--data", str(corpus), "--out", str(tmp_path / "first"), "--emb-sz", "16", "--n-hid", "24",
+          "--n-layers", "2", "--min-freq", "2", "--epochs", "1", *tiny])
+    out = tmp_path / "shipped"
+    build.ship(tmp_path / "first", out, "fwd", corpus)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "| training | 1 epochs one-cycle, lr 0.005," in card and card.count("build_shipped_lm.py --direction") == 1
+
+    main(["pretrain", "--init", str(out), "--data", str(corpus), "--out", str(tmp_path / "more"), "--epochs", "2",
+          "--lr", "1e-3", *tiny])
+    build.ship(tmp_path / "more", out, "fwd", corpus)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "| training | 1 + 2 epochs one-cycle (2 runs, each from the previous weights), lr 0.005, 0.001," in card
+    assert "--more-epochs 2   # ulmfit pretrain --init pretrained/en_fwd" in card
+    shipped = LanguageModel.from_pretrained(out)
+    assert len(shipped.meta["history"]) == 2 and shipped.meta["metrics"]["valid_perplexity"] > 1
