@@ -337,9 +337,9 @@ def bench_quality(ctx: Context) -> list[Row]:
     test = (test_texts[:s.quality_limit_test], test_labels[:s.quality_limit_test])
     seeds = ctx.args.seeds[:s.quality_max_seeds]
     args = argparse.Namespace(quiet=True, lm=None, no_lm_finetune=False, ensemble=False,
-                              limit_train=s.quality_limit_train, limit_test=s.quality_limit_test,
-                              lm_overrides=s.quality_lm_overrides, clf_overrides=s.quality_clf_overrides)
-    records = [benchmark_classifier.run_seed(task, seed, (train, test), args) for seed in seeds]
+                              limit_train=s.quality_limit_train, limit_test=s.quality_limit_test)
+    records = [benchmark_classifier.run_seed(task, seed, (train, test), args, lm_overrides=s.quality_lm_overrides,
+                                             clf_overrides=s.quality_clf_overrides) for seed in seeds]
     ctx.details.update(task=task, seeds=seeds, n_train=len(train[0]), n_test=len(test[0]), records=records)
 
     def pct(key: str) -> tuple[float, float | None]:

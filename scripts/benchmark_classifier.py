@@ -237,7 +237,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------- one seed
-def run_seed(task: str, seed: int, data, args) -> dict[str, Any]:
+def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = None,
+             clf_overrides: dict | None = None) -> dict[str, Any]:
     import torch
 
     import pretrained
@@ -257,7 +258,7 @@ def run_seed(task: str, seed: int, data, args) -> dict[str, Any]:
 
     lm_name = args.lm or pretrained.DEFAULT
     # smoke runs only (scripts/benchmark.py --quick): LMFineTuneConfig / ClassifierConfig overrides, e.g. epochs
-    lm_overrides, clf_overrides = getattr(args, "lm_overrides", {}), getattr(args, "clf_overrides", {})
+    lm_overrides, clf_overrides = dict(lm_overrides or {}), dict(clf_overrides or {})
     start = time.time()
     lm = LanguageModel.from_pretrained(lm_name)
     lm_metrics: dict[str, float] = {}
