@@ -30,11 +30,7 @@ def run(argv: list[str]) -> int:
         return main(["train", "--help"])
     if not any(a == "--data" or a.startswith("--data=") for a in args):
         args = ["--data", "imagenette-160", *args]
-    if not any(a == "--out" or a.startswith("--out=") for a in args):
-        data = args[args.index("--data") + 1] if "--data" in args else "data"
-        arch = args[args.index("--arch") + 1] if "--arch" in args else "xresnet50"
-        args += ["--out", str(Path("vision-runs") / f"{Path(data).name}-{arch}")]
-    return main(["train", *args])
+    return main(["train", *args])  # --out: the command's own default, vision-runs/<data>-<arch>
 
 
 if __name__ == "__main__":

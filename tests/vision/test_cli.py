@@ -67,10 +67,14 @@ def test_train_imagenette_script_defaults(monkeypatch):
     seen = []
     monkeypatch.setattr(mod, "main", lambda argv: seen.append(argv) or 0)
     assert mod.run(["--epochs", "1"]) == 0
-    assert seen[-1][:3] == ["train", "--data", "imagenette-160"]
-    assert seen[-1][-2:] == ["--out", "vision-runs/imagenette-160-xresnet50"]
+    assert seen[-1] == ["train", "--data", "imagenette-160", "--epochs", "1"]  # --out: the command's default
     mod.run(["--data", "/x/woof", "--arch", "xresnet18", "--out", "o"])
     assert seen[-1] == ["train", "--data", "/x/woof", "--arch", "xresnet18", "--out", "o"]
+    mod.run(["--data=hf:frgfm/imagenette"])
+    assert seen[-1] == ["train", "--data=hf:frgfm/imagenette"]
+    from vision.cli import default_out
+
+    assert default_out("imagenette-160", "xresnet50") == Path("vision-runs/imagenette-160-xresnet50")
 
 
 @pytest.mark.slow
