@@ -132,3 +132,15 @@ def test_the_tuning_script_never_reads_a_test_split(monkeypatch, tmp_path):
                 "seconds": 10.0}, {"candidate": 0, "overrides": {}, "valid_b_accuracy": 0.7,
                                    "tfidf_valid_b_accuracy": 0.6, "seconds": 20.0}]
     assert "| 0 | `{}` | 2 | 60.00 ± 14.14 | 60.00 ± 0.00 | 15 |" in tune.table(records)
+
+
+def test_trec_loaders_on_the_real_data(bench, shared_data):
+    nltk = shared_data / "nltk"
+    if not (nltk / "qc.zip").is_file():
+        pytest.skip(f"{nltk / 'qc.zip'} is not here")
+    (coarse, coarse_labels), coarse_test = bench.load_trec6(nltk)
+    (fine, fine_labels), fine_test = bench.load_trec50(nltk)
+    assert (len(fine), len(fine_test[0])) == (5452, 500) and fine == coarse  # the same questions, the same split
+    assert len(set(coarse_labels)) == 6 and len(set(fine_labels)) == 50
+    assert all(f.split(":")[0] == c for f, c in zip(fine_labels, coarse_labels))
+    assert set(fine_test[1]) <= set(fine_labels)
