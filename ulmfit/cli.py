@@ -247,7 +247,10 @@ def _cmd_pretrain(args) -> None:
                              f"leave out --{'no-' if init.backwards else ''}backwards")
     config = _checked_config(args, LMPretrainConfig)
     texts = _corpus_texts(args.data)
-    print(f"corpus {args.data}: {len(texts)} documents", flush=True)
+    from ulmfit.train.distributed import is_main_process
+
+    if is_main_process():
+        print(f"corpus {args.data}: {len(texts)} documents", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     if init is not None:
         tokenizer, arch = None, None
@@ -259,8 +262,6 @@ def _cmd_pretrain(args) -> None:
     lm = LanguageModel.pretrain(texts, tokenizer=tokenizer, arch=arch, config=config, path=run_dir,
                                 progress=not args.quiet, resume=args.resume, n_workers=args.n_workers,
                                 checkpoint_every=args.checkpoint_every, init=init)
-    from ulmfit.train.distributed import is_main_process
-
     if is_main_process():
         lm.save(args.out, half=args.half)
         metrics = lm.meta["history"][-1]["metrics"]

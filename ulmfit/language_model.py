@@ -448,6 +448,7 @@ class LanguageModel(SavedModel):
         from ulmfit.data.split import holdout_split
         from ulmfit.text import Tokenizer, Vocab
         from ulmfit.train import seed_everything
+        from ulmfit.train.distributed import is_main_process
 
         config = config or LMPretrainConfig()
         precision = resolve_precision(config.precision, config.device)
@@ -477,8 +478,9 @@ class LanguageModel(SavedModel):
         valid_tokens = tokenizer.tokenize(list(valid), n_workers=n_workers) if valid else []
         vocab = base.vocab if base is not None else Vocab.build(tokens, max_vocab=config.max_vocab,
                                                                  min_freq=config.min_freq)
-        print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
-              f"vocab {len(vocab)}" + (" (kept from init=)" if base is not None else ""), flush=True)
+        if is_main_process():  # under torchrun every rank tokenizes (each needs the ids); one of them says so
+            print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
+                  f"vocab {len(vocab)}" + (" (kept from init=)" if base is not None else ""), flush=True)
         seed_everything(config.seed)  # the initial weights do not depend on what tokenization drew
         lm = base if base is not None else cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
         earlier = list(lm.meta.get("history", []))
