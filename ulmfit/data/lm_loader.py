@@ -201,10 +201,9 @@ class LMLoader:
         corpus = ((total - 1) // n_rows) * n_rows if total > 0 else 0
         self.bl = corpus // n_rows  # row length (fastai's ``bl``)
         if self.bl < 1:
-            raise ValueError(
-                f"the corpus has {total} tokens, too few for bs={bs} x world_size={self.world_size} rows "
-                f"(need at least {n_rows + 1} tokens)"
-            )
+            rows = f"{n_rows} rows (bs {bs} x {self.world_size} processes)" if self.world_size > 1 else f"bs {bs}"
+            raise ValueError(f"the corpus has {total} tokens, too few for {rows}: it needs at least {n_rows + 1}; "
+                             "give more text or a smaller bs")
         self._windows = self._make_windows(0)
 
     # ------------------------------------------------------------------ epochs and window lengths

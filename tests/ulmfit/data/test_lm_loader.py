@@ -155,8 +155,10 @@ def test_compact_storage_and_memmap(tmp_path):
 def test_bad_inputs():
     with pytest.raises(ValueError, match="bs"):
         LMLoader(_docs([10]), bs=0)
-    with pytest.raises(ValueError, match="too few"):
+    with pytest.raises(ValueError, match=r"has 3 tokens, too few for bs 4: it needs at least 5; give more text"):
         LMLoader(_docs([3]), bs=4)
+    with pytest.raises(ValueError, match=r"too few for 8 rows \(bs 4 x 2 processes\): it needs at least 9"):
+        LMLoader(_docs([6]), bs=4, rank=0, world_size=2)
     with pytest.raises(ValueError, match="vocab_size"):
         LMLoader([[1, 2, 99]], bs=1, vocab_size=50)
     with pytest.raises(ValueError, match="rank"):
