@@ -4,6 +4,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
@@ -18,3 +20,15 @@ def load_script(name: str):
 
 def unload(module) -> None:
     sys.modules.pop(module.__name__, None)
+
+
+def script_fixture(name: str, scope: str = "function"):
+    """A pytest fixture giving ``scripts/NAME.py`` as a module, unloaded afterwards:
+    ``bench = script_fixture("benchmark", scope="module")`` in a test file."""
+    @pytest.fixture(scope=scope)
+    def _fixture():
+        module = load_script(name)
+        yield module
+        unload(module)
+
+    return _fixture

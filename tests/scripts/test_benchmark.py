@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts.conftest import load_script, unload
+from tests.scripts.conftest import script_fixture
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "benchmark.py"
@@ -31,11 +31,7 @@ def run_benchmark(tmp: Path, *args: str, env: dict[str, str] | None = None) -> t
     return json.loads(out.read_text()), res.stdout
 
 
-@pytest.fixture(scope="module")
-def bench():
-    module = load_script("benchmark")
-    yield module
-    unload(module)
+bench = script_fixture("benchmark", scope="module")
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.scripts.conftest import load_script, unload
+from tests.scripts.conftest import load_script, script_fixture
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "benchmark_classifier.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    module = load_script("benchmark_classifier")
-    yield module
-    unload(module)
+bench = script_fixture("benchmark_classifier", scope="module")
 
 
 def _record(seed, acc, tfidf, *, task="trec6", finetune=True, limit_train=None, seconds=120.0):
@@ -109,7 +105,6 @@ def test_tfidf_baseline_beats_chance(bench):
 
 
 def test_the_tuning_script_never_reads_a_test_split(monkeypatch, tmp_path):
-    from tests.scripts.conftest import load_script
 
     tune = load_script("tune_classifier_recipe")
     import benchmark_classifier

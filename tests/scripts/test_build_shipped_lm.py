@@ -2,17 +2,10 @@
 
 import json
 
-import pytest
-
-from tests.scripts.conftest import load_script, unload
+from tests.scripts.conftest import script_fixture
 from tests.ulmfit.conftest import tiny_corpus
 
-
-@pytest.fixture
-def build():
-    module = load_script("build_shipped_lm")
-    yield module
-    unload(module)
+build = script_fixture("build_shipped_lm")
 
 
 def _corpus(folder):

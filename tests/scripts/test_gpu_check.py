@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts.conftest import load_script, unload
+from tests.scripts.conftest import script_fixture
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "gpu_check.py"
@@ -51,11 +51,7 @@ def test_without_cuda_and_without_dry_run_exits_2_with_one_line(blocked_env, tmp
     assert not out.exists()
 
 
-@pytest.fixture
-def gpu_check():
-    module = load_script("gpu_check")
-    yield module
-    unload(module)
+gpu_check = script_fixture("gpu_check")
 
 
 def test_unknown_section_is_rejected_with_the_valid_ones(gpu_check):

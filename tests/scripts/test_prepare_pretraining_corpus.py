@@ -13,16 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts.conftest import load_script, unload
+from tests.scripts.conftest import script_fixture
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_pretraining_corpus.py"
 
 
-@pytest.fixture(scope="module")
-def ppc():
-    module = load_script("prepare_pretraining_corpus")
-    yield module
-    unload(module)
+ppc = script_fixture("prepare_pretraining_corpus", scope="module")
 
 
 def make_zip(folder: Path, name: str, members: dict[str, str | bytes]) -> Path:
