@@ -317,9 +317,10 @@ class LanguageModel(SavedModel):
         setup_distributed()  # under torchrun the loaders below read rank / world size: start the group first
         train_dl = LMLoader(train_ids, bs=bs, bptt=bptt, shuffle=True, seed=seed, vocab_size=len(self.vocab))
         valid_dl = None
-        if valid_ids:  # laid out as evaluate() lays it out: the epoch lines and the final figure agree
+        if valid_ids:  # laid out as evaluate() lays it out, whole on every rank under torchrun too: the epoch
+            # lines, the saved figure and evaluate() on the same texts agree
             valid_dl = LMLoader(valid_ids, bs=min(EVAL_BS, _max_rows(valid_ids, bptt)), bptt=bptt,
-                                vocab_size=len(self.vocab))
+                                vocab_size=len(self.vocab), rank=0, world_size=1)
         self.model.chunked_softmax = True  # no (B, T, V) logits in training steps; LMLoss applies the decoder
         proposal = None
         if n_samples is not None:  # sampled softmax: negatives drawn by training unigram counts ** 0.75

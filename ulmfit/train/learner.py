@@ -206,15 +206,16 @@ class Learner:
         self.ddp_kwargs = dict(ddp_kwargs or {})
         self.train_dl = shard_loader(train_dl, seed or 0)
         self.valid_dl = shard_loader(valid_dl, seed or 0) if valid_dl is not None else None
-        for name, dl in (("train_dl", self.train_dl), ("valid_dl", self.valid_dl)):
-            dl_world = getattr(dl, "world_size", None)  # None: the loader shards as torch.distributed says
-            if self.world_size > 1 and dl_world is not None and dl_world != self.world_size:
-                warnings.warn(
-                    f"{name} has world_size={dl.world_size} but {self.world_size} processes are running: "
-                    "every rank will see the same data. Build loaders after "
-                    "ulmfit.train.distributed.setup_distributed() (or pass rank/world_size).",
-                    stacklevel=2,
-                )
+        # Training data fixed to another world size means every rank trains on the same batches. (A validation
+        # loader may be whole on every rank on purpose: the figures stay right, only slower.)
+        dl_world = getattr(self.train_dl, "world_size", None)  # None: the loader shards as torch.distributed says
+        if self.world_size > 1 and dl_world is not None and dl_world != self.world_size:
+            warnings.warn(
+                f"train_dl has world_size={dl_world} but {self.world_size} processes are running: "
+                "every rank will see the same data. Build loaders after "
+                "ulmfit.train.distributed.setup_distributed() (or pass rank/world_size).",
+                stacklevel=2,
+            )
         self.loss_func = loss_func
         self.opt_func = opt_func if opt_func is not None else adam
         self.metrics = list(metrics)
