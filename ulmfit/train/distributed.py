@@ -7,6 +7,8 @@ nccl on CUDA) and returns the rank, world size and device to use.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 
 import torch
@@ -58,6 +60,9 @@ def setup_distributed(device: torch.device | str | None = None) -> torch.device:
         if backend == "nccl":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group(backend=backend)
+        # A group left alive at interpreter exit can abort the process (gloo: "terminate called without an active
+        # exception", exit code -6 after a finished run): take it down first, as torch's docs ask.
+        atexit.register(_destroy_process_group)
     if device is not None:
         return torch.device(device)
     if torch.cuda.is_available():
@@ -67,6 +72,12 @@ def setup_distributed(device: torch.device | str | None = None) -> torch.device:
             )
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def _destroy_process_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()  # DistributedDataParallel wrappers still in reference cycles must go before their group
+        dist.destroy_process_group()
 
 
 def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
