@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from ulmfit.cli_config import add_config_options, config_overrides
@@ -396,6 +397,11 @@ def main(argv: list[str] | None = None) -> None:
         else:
             commands[args.command](args)
 
+    from ulmfit.cpu_threads import choose_cpu_threads
+
+    note = choose_cpu_threads()
+    if note and args.command in ("demo", "pretrain", "finetune-lm", "train-classifier", "lr-find"):
+        print(note, file=sys.stderr)  # the training commands say why they run on fewer threads
     status = run_command("ulmfit", args.command, run, debug=args.debug)
     if status:
         raise SystemExit(status)

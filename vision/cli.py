@@ -199,9 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ulmfit-vision``; returns the exit status: a user error (bad argument, file, folder,
     offline download) prints one line and returns 2, as ``ulmfit`` does (``--debug``: the traceback)."""
     from ulmfit.cli_errors import run_command
+    from ulmfit.cpu_threads import choose_cpu_threads
 
     args = build_parser().parse_args(argv)
     command = {"train": _train, "predict": _predict, "evaluate": _evaluate}[args.command]
+    note = choose_cpu_threads()
+    if note and args.command == "train":
+        print(note, file=sys.stderr)  # training says why it runs on fewer threads
     return run_command("ulmfit-vision", args.command, lambda: command(args), debug=args.debug)
 
 
