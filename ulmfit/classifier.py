@@ -250,7 +250,7 @@ class TextClassifier(SavedModel):
         clf.evaluation = metrics_out or None
         clf.meta["history"] = [{"stage": "classifier", "train_documents": len(train_ids), "bs": bs,
                                 "stage_epochs": list(stage_epochs), "stage_lr_mults": list(stage_lr_mults),
-                                "seconds": round(time.time() - start, 1),
+                                "seconds": round(time.time() - start, 1), "threads": torch.get_num_threads(),
                                 "valid_source": valid_source, "kept_best_epoch": best_epoch,
                                 "skipped_steps": learn.n_skipped,
                                 "config": jsonable(asdict(config)),

@@ -391,8 +391,8 @@ class LanguageModel(SavedModel):
                         "train_documents": len(texts), "valid_documents": len(valid or []),
                         "valid_tokens": int(sum(len(a) for a in valid_ids)),
                         "valid_source": valid_source, "skipped_steps": learn.n_skipped,
-                        "bs": bs, "seconds": round(time.time() - start, 1), "config": jsonable(asdict(config)),
-                        "metrics": metrics})
+                        "bs": bs, "seconds": round(time.time() - start, 1), "threads": torch.get_num_threads(),
+                        "config": jsonable(asdict(config)), "metrics": metrics})
         self._record_provenance(metrics)
         self.training_log = log.as_dict()
         return metrics
@@ -508,7 +508,7 @@ class LanguageModel(SavedModel):
                                      "train_documents": len(texts), "valid_documents": len(valid),
                                      "valid_source": valid_source, "skipped_steps": learn.n_skipped,
                                      "epochs": config.epochs, "precision": precision,
-                                     "seconds": round(time.time() - start, 1),
+                                     "seconds": round(time.time() - start, 1), "threads": torch.get_num_threads(),
                                      "config": jsonable(asdict(config)), "metrics": metrics,
                                      **({"init": init_name} if base is not None else {})}]})
         return lm

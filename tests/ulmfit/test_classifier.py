@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from ulmfit.classifier import ClassifierEnsemble, TextClassifier
 from ulmfit.demo import load_demo_data
@@ -200,6 +201,7 @@ def test_default_validation_is_a_seeded_holdout_of_the_training_data(tiny_lm_dir
     record = clf.meta["history"][-1]
     assert record["train_documents"] == 54  # 6 of the 60 held out
     assert record["valid_source"].startswith("hold-out of the training data") and "seed=5" in record["valid_source"]
+    assert record["threads"] == torch.get_num_threads()  # the last bits depend on it: recorded with the model
 
 
 def test_keep_best_restores_the_best_validation_epoch_of_the_last_stage(tiny_lm_dir):

@@ -62,6 +62,7 @@ def test_fine_tune_extends_vocab_and_keeps_shared_rows(tiny_lm_dir):
     assert lm.vocab.itos[: len([t for t in old_itos if t != "xxfake"])] == [t for t in old_itos if t != "xxfake"]
     assert math.isfinite(metrics["perplexity"]) and 0 <= metrics["accuracy"] <= 1
     assert lm.meta["history"][-1]["stage"] == "fine_tune"
+    assert lm.meta["history"][-1]["threads"] == torch.get_num_threads()
 
 
 def test_vocab_matching_gives_new_tokens_the_mean_row(tiny_lm_dir):

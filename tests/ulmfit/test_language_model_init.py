@@ -36,6 +36,7 @@ def test_init_continues_the_model_with_its_vocabulary_sizes_and_history(first):
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     history = more.meta["history"]
     assert [h["stage"] for h in history] == ["pretrain", "pretrain"] and history[-1]["init"] == "init="
+    assert history[-1]["threads"] == torch.get_num_threads()
     assert lm.meta["history"][-1] == history[0] and len(lm.meta["history"]) == 1  # init itself is untouched
 
 
