@@ -14,7 +14,7 @@ import math
 import sys
 from pathlib import Path
 
-from ulmfit.cli_config import add_config_options, config_overrides
+from ulmfit.cli_config import add_config_options, add_deterministic_option, config_overrides
 from ulmfit.cli_errors import allow_debug_anywhere, run_command
 from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
@@ -34,6 +34,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     """Options shared by finetune-lm and train-classifier that are not training settings."""
     p.add_argument("--run-dir", type=Path, default=None, help="metrics.csv and checkpoints go here")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    add_deterministic_option(p)
     _add_source_options(p)
 
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", action="store_true",
                    help="also train from the LM's backward twin and average both classifiers (twice the time)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_deterministic_option(p)
     _add_seed(p)
 
     p = sub.add_parser("tokenize", help="tokenize a data source, one document per output line")
@@ -136,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "tokenizer, vocabulary, sizes and direction are kept")
     p.add_argument("--n-workers", type=int, default=None, help="tokenizer processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    add_deterministic_option(p)
 
     p = sub.add_parser("finetune-lm", help="fine-tune a pretrained LM on a target corpus (ULMFiT stage 2)")
     p.add_argument("--lm", default=None, help="registry name or folder (default: the shipped English LM)")
@@ -399,6 +402,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from ulmfit.cpu_threads import choose_cpu_threads
 
+    if getattr(args, "deterministic", False):
+        from ulmfit.train.seed import enable_determinism
+
+        enable_determinism()
     note = choose_cpu_threads()
     if note and args.command in ("demo", "pretrain", "finetune-lm", "train-classifier", "lr-find"):
         print(note, file=sys.stderr)  # the training commands say why they run on fewer threads

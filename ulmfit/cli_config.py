@@ -90,3 +90,10 @@ def config_overrides(args: argparse.Namespace, cls: type, dest_prefix: str = "")
         if value is not None:
             out[f.name] = value
     return out
+
+
+def add_deterministic_option(p: argparse.ArgumentParser) -> None:
+    """``--deterministic`` for the training commands of both CLIs (see ``ulmfit.train.enable_determinism``)."""
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic GPU kernels, for bitwise repeatable CUDA runs (slower; an operation without "
+                        "one fails). CPU runs repeat bitwise without it at the same thread count")

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ulmfit.cli_config import add_deterministic_option
 from ulmfit.cli_errors import allow_debug_anywhere
 from ulmfit.errors import UlmfitError, UsageError
 from ulmfit.version import __version__
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--frozen-epochs", "--freeze-epochs", dest="freeze_epochs", type=int, default=1,
                    help="head-only epochs when fine-tuning (default 1)")
     t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_deterministic_option(t)
     t.add_argument("--quiet", "--no-progress", dest="no_progress", action="store_true",
                    help="no progress bars / per-epoch lines")
 
@@ -203,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     command = {"train": _train, "predict": _predict, "evaluate": _evaluate}[args.command]
+    if getattr(args, "deterministic", False):
+        from ulmfit.train.seed import enable_determinism
+
+        enable_determinism()
     note = choose_cpu_threads()
     if note and args.command == "train":
         print(note, file=sys.stderr)  # training says why it runs on fewer threads

@@ -338,3 +338,39 @@ def test_a_corpus_with_only_a_test_split_is_one_clear_error(tiny_lm_dir, tmp_pat
     msg = capsys.readouterr().err
     assert msg.count("\n") == 1 and "outside its test split" in msg and "['test']" in msg
     assert not (tmp_path / "lm").exists()
+
+
+@pytest.fixture
+def determinism_reset():
+    import os
+
+    import torch
+
+    had_cublas = "CUBLAS_WORKSPACE_CONFIG" in os.environ
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
+    if not had_cublas:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+
+
+def test_deterministic_switches_torch_to_deterministic_kernels(tiny_lm_dir, labelled_csv, tmp_path,
+                                                              determinism_reset):
+    import torch
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv / "train.jsonl"),
+          "--out", str(tmp_path / "m"), "--stage-epochs", "1", "--bs", "16", "--quiet", "--deterministic"])
+    assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    assert (tmp_path / "m" / "model.pt").is_file()  # every CPU kernel the training uses has a deterministic form
+
+
+def test_every_training_command_takes_deterministic():
+    from ulmfit.cli import build_parser
+    from vision.cli import build_parser as vision_parser
+
+    for argv in (["demo"], ["pretrain", "--data", "x", "--out", "y"], ["finetune-lm", "--data", "x", "--out", "y"],
+                 ["train-classifier", "--data", "x", "--out", "y"]):
+        assert build_parser().parse_args([*argv, "--deterministic"]).deterministic is True
+        assert build_parser().parse_args(argv).deterministic is False
+    assert vision_parser().parse_args(["train", "--data", "x", "--deterministic"]).deterministic is True

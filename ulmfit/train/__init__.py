@@ -20,7 +20,7 @@ from ulmfit.train.param_groups import spread_lr
 from ulmfit.train.precision import PRECISIONS, MixedPrecision
 from ulmfit.train.rnn_regularizer import RNNRegularizer, activation_regularization, temporal_activation_regularization
 from ulmfit.train.schedules import one_cycle_lr, one_cycle_mom, slanted_triangular_lr
-from ulmfit.train.seed import seed_everything
+from ulmfit.train.seed import enable_determinism, seed_everything
 from ulmfit.train.training_log import Stage, TrainingLog
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "one_cycle_lr",
     "one_cycle_mom",
     "perplexity",
+    "enable_determinism",
     "seed_everything",
     "setup_distributed",
     "sgd",

@@ -14,7 +14,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["seed_everything"]
+__all__ = ["enable_determinism", "seed_everything"]
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> int:
@@ -29,8 +29,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> int:
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
     if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+        enable_determinism()
     return seed
+
+
+def enable_determinism() -> None:
+    """Deterministic kernels for the rest of the process (the command-line tools' ``--deterministic``): torch
+    picks them where they exist and raises where they do not; cuDNN's autotuner is off. Slower on a GPU."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
