@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 
-from ulmfit.cli_config import add_config_options, add_deterministic_option, config_overrides
+from ulmfit.cli_config import add_config_options, add_deterministic_option, config_overrides, prepare_process
 from ulmfit.cli_errors import allow_debug_anywhere, run_command
 from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
@@ -400,15 +399,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             commands[args.command](args)
 
-    from ulmfit.cpu_threads import choose_cpu_threads
-
-    if getattr(args, "deterministic", False):
-        from ulmfit.train.seed import enable_determinism
-
-        enable_determinism()
-    note = choose_cpu_threads()
-    if note and args.command in ("demo", "pretrain", "finetune-lm", "train-classifier", "lr-find"):
-        print(note, file=sys.stderr)  # the training commands say why they run on fewer threads
+    prepare_process(args, training=args.command in ("demo", "pretrain", "finetune-lm", "train-classifier",
+                                                     "lr-find"))
     status = run_command("ulmfit", args.command, run, debug=args.debug)
     if status:
         raise SystemExit(status)

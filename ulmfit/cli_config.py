@@ -97,3 +97,20 @@ def add_deterministic_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic GPU kernels, for bitwise repeatable CUDA runs (slower; an operation without "
                         "one fails). CPU runs repeat bitwise without it at the same thread count")
+
+
+def prepare_process(args: argparse.Namespace, *, training: bool) -> None:
+    """Process-wide settings of both CLIs, before a command runs: ``--deterministic`` kernels, and the torch
+    threads the load average leaves free (``ulmfit.cpu_threads``); a training command says on stderr when
+    it runs on fewer threads."""
+    import sys
+
+    from ulmfit.cpu_threads import choose_cpu_threads
+
+    if getattr(args, "deterministic", False):
+        from ulmfit.train.seed import enable_determinism
+
+        enable_determinism()
+    note = choose_cpu_threads()
+    if note and training:
+        print(note, file=sys.stderr)

@@ -2,10 +2,9 @@
 
 torch starts one intra-op thread per core. When other jobs already keep those cores busy, its threads wait
 on each other at every parallel region: on the project's 2-core machine ``ulmfit demo`` took 30 s alone with
-2 threads, 51 s with 1, and 5 min 48 s with 2 threads beside two other jobs. So the commands start with the
-cores that are free by the 1-minute load average (at least one); the training commands say so on stderr.
-``OMP_NUM_THREADS`` (or
-``torch.set_num_threads`` before calling the API) decides instead; the Python API itself is left alone.
+2 threads, 51 s with 1, and 5 min 37 s with 2 threads beside one busy job (55 s with 1). So the commands
+start with the cores that are free by the 1-minute load average (at least one); the training commands say
+so on stderr. ``OMP_NUM_THREADS`` decides instead; the Python API itself is left alone.
 """
 
 from __future__ import annotations

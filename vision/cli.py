@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ulmfit.cli_config import add_deterministic_option
+from ulmfit.cli_config import add_deterministic_option, prepare_process
 from ulmfit.cli_errors import allow_debug_anywhere
 from ulmfit.errors import UlmfitError, UsageError
 from ulmfit.version import __version__
@@ -201,17 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``ulmfit-vision``; returns the exit status: a user error (bad argument, file, folder,
     offline download) prints one line and returns 2, as ``ulmfit`` does (``--debug``: the traceback)."""
     from ulmfit.cli_errors import run_command
-    from ulmfit.cpu_threads import choose_cpu_threads
 
     args = build_parser().parse_args(argv)
     command = {"train": _train, "predict": _predict, "evaluate": _evaluate}[args.command]
-    if getattr(args, "deterministic", False):
-        from ulmfit.train.seed import enable_determinism
-
-        enable_determinism()
-    note = choose_cpu_threads()
-    if note and args.command == "train":
-        print(note, file=sys.stderr)  # training says why it runs on fewer threads
+    prepare_process(args, training=args.command == "train")
     return run_command("ulmfit-vision", args.command, lambda: command(args), debug=args.debug)
 
 
