@@ -2,15 +2,18 @@
 
 Protocol, for each seed S (``--seeds``, default 42 43 44):
 
-* Data: TREC-6 (the paper's 5,452 train / 500 test questions, ``qc.zip``), MR (sentence polarity,
-  a fixed 10 % test split drawn with seed 0, ``sentence_polarity.zip``), ``mr-1000`` (MR's first 1,000
-  training sentences, the same test split), from the NLTK data folder, or ``demo`` (the shipped 320 / 80
-  reviews; its validation split is the scored split, as ``ulmfit demo`` reports it).
+* Data: TREC-6 (the paper's 5,452 train / 500 test questions, ``qc.zip``), TREC-50 (its fine labels), MR
+  (sentence polarity, a fixed 10 % test split drawn with seed 0, ``sentence_polarity.zip``), ``mr-1000``
+  (MR's first 1,000 training sentences, the same test split), ``mr-1000-unsup`` (the same 1,000 labels; the
+  LM is also fine-tuned on MR's other 8,596 training sentences, unlabelled, as in the ULMFiT paper's
+  semi-supervised runs), from the NLTK data folder, or ``demo`` (the shipped 320 / 80 reviews; its validation
+  split is the scored split, as ``ulmfit demo`` reports it).
 * The training split is divided exactly as the library's default does: ``holdout_split(n,
   ClassifierConfig().valid_pct, S)`` -> 90 % train, 10 % validation hold-out. The hold-out is split again
   (seed S + 1) into halves A and B. A goes to training as ``valid=`` (with the defaults validation data only
   reports metrics, so training is unchanged); B is never seen in training.
-* ``LanguageModel.from_pretrained(pretrained.DEFAULT)`` -> ``lm.fine_tune(whole training split, seed=S)``
+* ``LanguageModel.from_pretrained(pretrained.DEFAULT)`` -> ``lm.fine_tune(whole training split [+ the
+  task's unlabelled texts], seed=S)``
   (skipped with ``--no-lm-finetune``) -> ``TextClassifier.train(90 % part, valid=A, seed=S,
   callbacks=[KeepBest(monitor="accuracy", restore=False)])``.
 * THE figure is test accuracy (and macro F1) with the final weights, i.e. the defaults. For information only,
@@ -95,8 +98,17 @@ def load_mr_1000(nltk_dir: Path):
     return (texts[:1000], labels[:1000]), test
 
 
+def load_mr_rest_unlabelled(nltk_dir: Path) -> list[str]:
+    """MR's other 8,596 training sentences without their labels: ``mr-1000-unsup`` fine-tunes the LM on them
+    as well (the semi-supervised setting of the ULMFiT paper, section 5; test sentences are never among them)."""
+    (texts, _labels), _test = load_mr(nltk_dir)
+    return texts[1000:]
+
+
 LOADERS = {"trec6": "load_trec6", "trec50": "load_trec50", "mr": "load_mr", "mr-1000": "load_mr_1000",
-           "demo": "load_demo"}
+           "mr-1000-unsup": "load_mr_1000", "demo": "load_demo"}
+# tasks whose LM fine-tuning also reads unlabelled texts (the classifier and TF-IDF + LR see only the labels)
+UNLABELLED_LOADERS = {"mr-1000-unsup": "load_mr_rest_unlabelled"}
 
 
 def load_mr(nltk_dir: Path, seed: int = 0) -> tuple[tuple[list[str], list[str]], tuple[list[str], list[str]]]:
@@ -245,7 +257,8 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------------- one seed
 def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = None,
-             clf_overrides: dict | None = None) -> dict[str, Any]:
+             clf_overrides: dict | None = None, unlabelled: Sequence[str] = ()) -> dict[str, Any]:
+    """One seed of the protocol; ``unlabelled`` texts join the training texts for LM fine-tuning only."""
     import torch
 
     import pretrained
@@ -269,8 +282,9 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
     start = time.time()
     lm = LanguageModel.from_pretrained(lm_name)
     lm_metrics: dict[str, float] = {}
+    lm_texts = list(train_texts) + list(unlabelled)
     if not args.no_lm_finetune:
-        lm_metrics = lm.fine_tune(train_texts, seed=seed, progress=progress, **lm_overrides)
+        lm_metrics = lm.fine_tune(lm_texts, seed=seed, progress=progress, **lm_overrides)
     lm_seconds = time.time() - start
 
     keep = KeepBest(monitor="accuracy", restore=False)
@@ -309,7 +323,7 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
             raise SystemExit(f"--ensemble: {lm_name!r} has no registered backward twin")
         bwd_lm = LanguageModel.from_pretrained(twin)
         if not args.no_lm_finetune:
-            bwd_lm.fine_tune(train_texts, seed=seed, progress=progress)
+            bwd_lm.fine_tune(lm_texts, seed=seed, progress=progress)
         bwd = TextClassifier.train(tr[0], tr[1], lm=bwd_lm, valid=va, seed=seed, progress=progress)
         both = ClassifierEnsemble([clf, bwd])
         ensemble = {"bwd_test_accuracy": round(bwd.evaluate(test_texts, test_labels)["accuracy"], 4),
@@ -338,7 +352,7 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
         "predict_one_text_ms_median": round(1000 * float(np.median(times)), 1),
         "threads": torch.get_num_threads(),
         "n_train": len(tr[0]), "n_valid": len(vab[0]), "n_valid_a": len(va[0]), "n_valid_b": len(vb[0]),
-        "n_test": len(test_texts), "n_lm_texts": 0 if args.no_lm_finetune else len(train_texts),
+        "n_test": len(test_texts), "n_lm_texts": 0 if args.no_lm_finetune else len(lm_texts),
         "valid_pct": valid_pct, "stage_epochs": history.get("stage_epochs"), "bs": history.get("bs"),
     }
 
@@ -377,10 +391,14 @@ def main(argv: list[str] | None = None) -> None:
         train_texts, train_labels = train_texts[:args.limit_train], train_labels[:args.limit_train]
     if args.limit_test is not None:
         test_texts, test_labels = test_texts[:args.limit_test], test_labels[:args.limit_test]
+    unlabelled = globals()[UNLABELLED_LOADERS[args.task]](nltk_dir) if args.task in UNLABELLED_LOADERS else []
+    if args.limit_train is not None:
+        unlabelled = unlabelled[:args.limit_train]
 
     records = []
     for seed in args.seeds:
-        result = run_seed(args.task, seed, ((train_texts, train_labels), (test_texts, test_labels)), args)
+        result = run_seed(args.task, seed, ((train_texts, train_labels), (test_texts, test_labels)), args,
+                          unlabelled=unlabelled)
         records.append(result)
         print(json.dumps(result), flush=True)
         if args.json_out:

@@ -139,3 +139,43 @@ def test_trec_loaders_on_the_real_data(bench, shared_data):
     assert len(set(coarse_labels)) == 6 and len(set(fine_labels)) == 50
     assert all(f.split(":")[0] == c for f, c in zip(fine_labels, coarse_labels))
     assert set(fine_test[1]) <= set(fine_labels)
+
+
+def test_mr_1000_unsup_reads_only_training_sentences(bench, shared_data):
+    nltk = shared_data / "nltk"
+    if not (nltk / "sentence_polarity.zip").is_file():
+        pytest.skip(f"{nltk / 'sentence_polarity.zip'} is not here")
+    (labelled, labels), test = bench.load_mr_1000(nltk)
+    (every, _), same_test = bench.load_mr(nltk)
+    unlabelled = bench.load_mr_rest_unlabelled(nltk)
+    assert (len(labelled), len(unlabelled)) == (1000, len(every) - 1000) and same_test == test
+    assert labelled + unlabelled == every  # the rest of the training split, in order: no test sentence
+    assert bench.LOADERS["mr-1000-unsup"] == "load_mr_1000" and "mr-1000" not in bench.UNLABELLED_LOADERS
+
+
+def test_run_seed_fine_tunes_the_lm_on_the_unlabelled_texts_too(bench, monkeypatch):
+    import types
+
+    import ulmfit
+
+    seen = {}
+
+    class StopHere(Exception):
+        pass
+
+    class FakeLM:
+        @classmethod
+        def from_pretrained(cls, name):
+            return cls()
+
+        def fine_tune(self, texts, **kwargs):
+            seen["texts"] = list(texts)
+            raise StopHere
+
+    monkeypatch.setattr(ulmfit, "LanguageModel", FakeLM)
+    args = types.SimpleNamespace(quiet=True, lm="x", no_lm_finetune=False, ensemble=False, limit_train=None,
+                                 limit_test=None)
+    data = ((["a", "b", "c", "d"], ["p", "n", "p", "n"]), (["t"], ["p"]))
+    with pytest.raises(StopHere):
+        bench.run_seed("mr-1000-unsup", 0, data, args, unlabelled=["u1", "u2"])
+    assert seen["texts"] == ["a", "b", "c", "d", "u1", "u2"]
