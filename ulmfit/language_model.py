@@ -452,21 +452,10 @@ class LanguageModel(SavedModel):
         from ulmfit.train.distributed import is_main_process
 
         config = config or LMPretrainConfig()
-        precision = resolve_precision(config.precision, config.device)
-        check_precision(precision, config.device)  # before tokenizing: fails now, in one line
-        base = None
-        if init is not None:
-            if tokenizer is not None or arch is not None:
-                raise ValueError("init= continues a model with its own tokenizer and sizes: leave tokenizer= and "
-                                 "arch= out")
-            base = copy.deepcopy(init) if isinstance(init, LanguageModel) else cls.from_pretrained(init)
-            if base.backwards != config.backwards:
-                raise ValueError(f"init= is a {'backward' if base.backwards else 'forward'} model but "
-                                 f"config.backwards={config.backwards}: continue it in its own direction")
-            tokenizer = base.tokenizer
-            init_name = base.meta.get("name") or (str(init) if not isinstance(init, LanguageModel) else "init=")
+        check_precision(resolve_precision(config.precision, config.device), config.device)  # fails now, in one line
+        base, init_name = cls._resolve_init(init, tokenizer, arch, config)
         seed_everything(config.seed)
-        tokenizer = tokenizer or Tokenizer()
+        tokenizer = base.tokenizer if base is not None else tokenizer or Tokenizer()
         texts = list(texts)
         valid_source = "given (valid=)"
         if valid is None:
@@ -482,15 +471,76 @@ class LanguageModel(SavedModel):
         if is_main_process():  # under torchrun every rank tokenizes (each needs the ids); one of them says so
             print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
                   f"vocab {len(vocab)}" + (" (kept from init=)" if base is not None else ""), flush=True)
+        numericalize = lambda token_lists: [np.asarray(vocab.numericalize(t), dtype=np.int64)  # noqa: E731
+                                            for t in token_lists]
+        return cls._pretrain(numericalize(tokens), numericalize(valid_tokens), vocab, tokenizer, arch, config,
+                             base, init_name, valid_source, path=path, progress=progress, resume=resume,
+                             checkpoint_every=checkpoint_every, callbacks=callbacks)
+
+    @classmethod
+    def pretrain_ids(cls, train_ids: Sequence[np.ndarray], valid_ids: Sequence[np.ndarray] = (), *, vocab=None,
+                     tokenizer=None, arch=None, config: LMPretrainConfig | None = None,
+                     path: str | Path | None = None, progress: bool = True, resume: str | Path | None = None,
+                     checkpoint_every: int = 500, callbacks: Sequence = (),
+                     init: LanguageModel | str | Path | None = None) -> LanguageModel:
+        """:meth:`pretrain` on a corpus tokenized and numericalized beforehand (no tokenizer runs here: for
+        machines without spaCy, e.g. a GPU machine given the ids of a corpus tokenized elsewhere).
+
+        ``train_ids`` / ``valid_ids``: one int array of ``vocab`` ids per document, in reading order (a backward
+        model reverses them itself). ``vocab`` and ``tokenizer`` (saved with the model) are required, unless
+        ``init`` gives them; ``config.max_vocab``, ``min_freq`` and ``valid_pct`` are not used.
+        """
+        config = config or LMPretrainConfig()
+        check_precision(resolve_precision(config.precision, config.device), config.device)
+        base, init_name = cls._resolve_init(init, tokenizer, arch, config)
+        if base is not None:
+            if vocab is not None:
+                raise ValueError("init= continues a model with its own vocabulary: leave vocab= out")
+            vocab, tokenizer = base.vocab, base.tokenizer
+        elif vocab is None or tokenizer is None:
+            raise ValueError("pretrain_ids needs vocab= and tokenizer= (the ids' vocabulary and the tokenizer that "
+                             "made them), or init=")
+        n = len(vocab)
+        for name, arrays in (("train_ids", train_ids), ("valid_ids", valid_ids)):
+            for k, a in enumerate(arrays):
+                a = np.asarray(a)
+                if a.ndim != 1 or (a.size and (a.min() < 0 or a.max() >= n)):
+                    raise ValueError(f"{name}[{k}] must be a 1-d array of ids in [0, {n}) for this vocab; got "
+                                     f"shape {a.shape}" + (f", ids {a.min()}..{a.max()}" if a.size else ""))
+        as_int64 = lambda arrays: [np.asarray(a, dtype=np.int64) for a in arrays]  # noqa: E731
+        return cls._pretrain(as_int64(train_ids), as_int64(valid_ids), vocab, tokenizer, arch, config, base,
+                             init_name, "given (valid_ids=)", path=path, progress=progress, resume=resume,
+                             checkpoint_every=checkpoint_every, callbacks=callbacks)
+
+    @classmethod
+    def _resolve_init(cls, init, tokenizer, arch, config) -> tuple[LanguageModel | None, str | None]:
+        """``init=`` as a private copy to train, and the name its history records (``(None, None)`` without)."""
+        if init is None:
+            return None, None
+        if tokenizer is not None or arch is not None:
+            raise ValueError("init= continues a model with its own tokenizer and sizes: leave tokenizer= and "
+                             "arch= out")
+        base = copy.deepcopy(init) if isinstance(init, LanguageModel) else cls.from_pretrained(init)
+        if base.backwards != config.backwards:
+            raise ValueError(f"init= is a {'backward' if base.backwards else 'forward'} model but "
+                             f"config.backwards={config.backwards}: continue it in its own direction")
+        return base, base.meta.get("name") or (str(init) if not isinstance(init, LanguageModel) else "init=")
+
+    @classmethod
+    def _pretrain(cls, train_ids, valid_ids, vocab, tokenizer, arch, config, base, init_name, valid_source, *,
+                  path, progress, resume, checkpoint_every, callbacks) -> LanguageModel:
+        """The training run of :meth:`pretrain` / :meth:`pretrain_ids`, on reading-order id arrays."""
+        from ulmfit.train import CheckpointCallback, seed_everything
+
+        precision = resolve_precision(config.precision, config.device)
         seed_everything(config.seed)  # the initial weights do not depend on what tokenization drew
         lm = base if base is not None else cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
         earlier = list(lm.meta.get("history", []))
         lm.meta = {"backwards": config.backwards}  # init='s name and card figures describe init, not this run
         lm._set_dropout(config.drop_mult)
-        train_ids, valid_ids = lm.ids(tokens), lm.ids(valid_tokens)
+        if lm.backwards:
+            train_ids, valid_ids = [a[::-1].copy() for a in train_ids], [a[::-1].copy() for a in valid_ids]
         n_tokens = int(sum(len(a) for a in train_ids))
-        from ulmfit.train import CheckpointCallback
-
         checkpoints = [CheckpointCallback(every_n_steps=checkpoint_every)] if path is not None else []
         log = TrainingLog()
         learn = lm._learner(train_ids, valid_ids, config.bs, config.bptt, wd=config.wd, moms=config.moms,
@@ -505,7 +555,7 @@ class LanguageModel(SavedModel):
         metrics = lm._final_metrics(valid_ids, config.bptt)
         lm.meta.update({"history": [*earlier, {"stage": "pretrain", "train_tokens": n_tokens,
                                      "valid_tokens": int(sum(len(a) for a in valid_ids)),
-                                     "train_documents": len(texts), "valid_documents": len(valid),
+                                     "train_documents": len(train_ids), "valid_documents": len(valid_ids),
                                      "valid_source": valid_source, "skipped_steps": learn.n_skipped,
                                      "epochs": config.epochs, "precision": precision,
                                      "seconds": round(time.time() - start, 1), "threads": torch.get_num_threads(),
