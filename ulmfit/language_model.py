@@ -530,10 +530,13 @@ class LanguageModel(SavedModel):
     def _pretrain(cls, train_ids, valid_ids, vocab, tokenizer, arch, config, base, init_name, valid_source, *,
                   path, progress, resume, checkpoint_every, callbacks) -> LanguageModel:
         """The training run of :meth:`pretrain` / :meth:`pretrain_ids`, on reading-order id arrays."""
+        from ulmfit.models import AWDLSTMConfig
         from ulmfit.train import CheckpointCallback, seed_everything
 
         precision = resolve_precision(config.precision, config.device)
         seed_everything(config.seed)  # the initial weights do not depend on what tokenization drew
+        if base is None:  # the saved arch records the direction too (metadata: the weights do not depend on it)
+            arch = replace(arch or AWDLSTMConfig(), backwards=config.backwards)
         lm = base if base is not None else cls.from_scratch(vocab, tokenizer, arch, backwards=config.backwards)
         earlier = list(lm.meta.get("history", []))
         lm.meta = {"backwards": config.backwards}  # init='s name and card figures describe init, not this run
@@ -613,6 +616,14 @@ class LanguageModel(SavedModel):
         if int(sum(len(a) for a in ids)) < 2:
             raise ValueError("evaluate needs at least 2 tokens of text; got " + repr(list(texts)[:3]))
         return self._evaluate_ids(ids, bs, bptt)
+
+    def evaluate_ids(self, ids: Sequence[np.ndarray], bs: int = 16, bptt: int = 72) -> dict[str, float]:
+        """:meth:`evaluate` on documents already numericalized by ``self.vocab`` (one int array each, in reading
+        order; a backward model reverses them itself)."""
+        ids = [np.asarray(a, dtype=np.int64) for a in ids]
+        if int(sum(len(a) for a in ids)) < 2:
+            raise ValueError(f"evaluate_ids needs at least 2 ids; got {len(ids)} arrays")
+        return self._evaluate_ids([a[::-1].copy() for a in ids] if self.backwards else ids, bs, bptt)
 
     @torch.no_grad()
     def _evaluate_ids(self, ids, bs: int, bptt: int) -> dict[str, float]:

@@ -26,11 +26,13 @@ def _same_as_pretrain_on_the_texts(backwards: bool) -> None:
                                           tokenizer=tokenizer, arch=ARCH, config=config, progress=False)
     a, b = from_texts.model.state_dict(), from_ids.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # the same run, bit for bit
-    assert from_ids.backwards == backwards
+    assert from_ids.backwards == from_ids.config.backwards == from_texts.config.backwards == backwards
     h_texts, h_ids = from_texts.meta["history"][-1], from_ids.meta["history"][-1]
     for key in ("train_tokens", "valid_tokens", "train_documents", "valid_documents", "metrics"):
         assert h_texts[key] == h_ids[key], key
     assert h_ids["valid_source"] == "given (valid_ids=)"
+    valid_texts = [texts[i] for i in valid_idx]
+    assert from_ids.evaluate_ids([ids[i] for i in valid_idx]) == from_ids.evaluate(valid_texts)
 
 
 def test_pretrain_ids_is_pretrain_without_the_tokenizer():

@@ -106,6 +106,10 @@ def _check_lang(lang: str) -> None:
     spec = importlib.util.find_spec("spacy")
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not any(os.path.isdir(os.path.join(loc, "lang", lang)) for loc in locations):
+        try:
+            import spacy  # noqa: F401
+        except ImportError:  # no spaCy here (a GPU machine given token ids): saved models still load, and
+            return  # tokenizing says what is missing
         _load_spacy(lang)  # not a built-in language: let spaCy decide (plugins) and explain the error
 
 
@@ -264,10 +268,10 @@ class Tokenizer:
     def nlp(self):
         """The spaCy ``Language`` (blank, special cases added), built on first use."""
         if self._nlp is None:
+            nlp = _load_spacy(self.lang)  # first: a missing spaCy is one clear ImportError
             from spacy.symbols import ORTH
             from spacy.tokenizer import Tokenizer as SpacyTokenizer
 
-            nlp = _load_spacy(self.lang)
             # Every new word becomes a spaCy lexeme with ~20 computed attributes (shape, like_num, ...) that
             # tokenization never reads; skipping them saves ~15% on a cold corpus. Token texts are unchanged.
             nlp.vocab.lex_attr_getters = {}

@@ -2,6 +2,8 @@
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -232,3 +234,14 @@ def test_replace_unencodable_leaves_normal_text_alone():
     for text in ["plain ascii", "caf\u00e9 \U0001f600 \u4e2d", ""]:
         assert replace_unencodable(text) is text
     assert replace_unencodable("a\ud800b\udfff") == "a\ufffdb\ufffd"
+
+
+def test_a_saved_tokenizer_loads_without_spacy_and_tokenizing_says_what_is_missing(blocked_env):
+    # the GPU machine has no spaCy: saved models must still load there (they train on carried token ids)
+    code = ("from ulmfit.text import Tokenizer\n"
+            "tok = Tokenizer.from_dict(Tokenizer().to_dict())\n"
+            "try:\n    tok.tokenize(['a b'])\nexcept ImportError as e:\n    print('refused:', e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=blocked_env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "refused: ulmfit.text.Tokenizer needs spaCy: pip install spacy" in proc.stdout
