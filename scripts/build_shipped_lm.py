@@ -72,6 +72,19 @@ def main(argv: list[str] | None = None) -> None:
     ship(run, out, args.direction, args.corpus)
 
 
+def training_time(runs: list[dict], twin: str) -> str:
+    """The card's time line: each run's minutes and torch threads (``meta.history`` entries)."""
+    parts = []
+    for h in runs:
+        threads = h.get("threads")
+        # only the first build (fourth session) predates the recorded thread count: one thread, the twin beside it
+        where = (f"one torch thread, the {twin} run beside it" if threads is None
+                 else f"{threads} torch thread{'s' if threads > 1 else ''}")
+        parts.append(f"{h['seconds'] / 60:.1f} min ({where})")
+    total = sum(h["seconds"] for h in runs) / 60
+    return " + ".join(parts) + (f" = {total:.1f} minutes of training" if len(runs) > 1 else " of training")
+
+
 def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     """Re-save ``run`` as fp16 into ``out``, measure it, write its card."""
     import torch
@@ -91,12 +104,12 @@ def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     epochs = " + ".join(str(h["epochs"]) for h in runs)
     lrs = ", ".join(f"{h['config']['lr']:g}" for h in runs)
     runs_text = f" ({len(runs)} runs, each from the previous weights)" if len(runs) > 1 else ""
-    seconds = sum(h["seconds"] for h in runs)
     scratch = RECIPE + (["--backwards"] if direction == "bwd" else [])
     rebuild = "\n".join(
         [f"    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction}   # ulmfit pretrain "
          f"--data CORPUS {' '.join(scratch)}"]
-        + [f"    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction} --more-epochs "
+        + [f"    OMP_NUM_THREADS={h.get('threads') or 1} python scripts/build_shipped_lm.py --direction {direction} "
+           f"--more-epochs "
            f"{h['epochs']}   # ulmfit pretrain --init pretrained/en_{direction} --data CORPUS --epochs {h['epochs']} "
            f"{' '.join(CONTINUE)}" for h in runs[1:]])
     files = sorted(p.name for p in corpus.glob("*.txt"))  # the order `ulmfit pretrain --data` read them in
@@ -147,7 +160,7 @@ forward + backward ensembles. It is small: for real work use fastai's WikiText-1
 | vocabulary | {len(lm.vocab):,} entries (max_vocab {first['max_vocab']:,}, min_freq {first['min_freq']}, fastai ordering and padding) |
 | architecture | AWD-LSTM, emb_sz {lm.config.emb_sz}, n_hid {lm.config.n_hid}, {lm.config.n_layers} layers, tied decoder; {n_params:,} parameters{', reads text right to left' if direction == 'bwd' else ''} |
 | training | {epochs} epochs one-cycle{runs_text}, lr {lrs}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])} |
-| time and hardware | {seconds / 60:.1f} minutes of training on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}, one torch thread), the {twin} run beside it |
+| time and hardware | {training_time(runs, twin)} on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}) |
 | **validation perplexity** | **{overall['perplexity']:.2f}** (next-token accuracy {overall['accuracy']:.4f}), `LanguageModel.evaluate` on the held-out documents |
 | on held-out review documents | perplexity {on_reviews['perplexity']:.2f} ({len(reviews)} documents of {', '.join(REVIEW_CORPORA)}, {on_reviews['tokens']:,} tokens) |
 | check sample | perplexity {demo['perplexity']:.2f}, accuracy {demo['accuracy']:.4f} on the {demo['tokens']:,} tokens of the shipped demo reviews (in no corpus) |

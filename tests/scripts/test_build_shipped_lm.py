@@ -42,3 +42,12 @@ def test_the_card_counts_every_run_of_a_continued_model(build, tmp_path):
     assert "--more-epochs 2   # ulmfit pretrain --init pretrained/en_fwd" in card
     shipped = LanguageModel.from_pretrained(out)
     assert len(shipped.meta["history"]) == 2 and shipped.meta["metrics"]["valid_perplexity"] > 1
+
+
+def test_the_time_line_gives_each_run_its_threads(build):
+    first = {"seconds": 6420.0}  # the fourth session's build: no thread count recorded
+    assert build.training_time([first], "bwd") == "107.0 min (one torch thread, the bwd run beside it) of training"
+    line = build.training_time([first, {"seconds": 2070.0, "threads": 2}], "bwd")
+    assert line == ("107.0 min (one torch thread, the bwd run beside it) + 34.5 min (2 torch threads) = 141.5 "
+                    "minutes of training")
+    assert build.training_time([{"seconds": 60.0, "threads": 1}], "fwd") == "1.0 min (1 torch thread) of training"
