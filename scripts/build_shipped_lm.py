@@ -148,7 +148,7 @@ def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     card = f"""# {name}: a small English AWD-LSTM language model ({'forward' if direction == 'fwd' else 'backward'})
 
 Shipped with the project so that everything works offline on a CPU; `ulmfit-en-{twin}` is its
-{'backward' if direction == 'fwd' else 'forward'} twin (same corpus, split, vocabulary rules and recipe) for
+{'backward' if direction == 'fwd' else 'forward'} twin (same corpus, split, vocabulary rules and recipe; its card gives its epochs) for
 forward + backward ensembles. It is small: for real work use fastai's WikiText-103 models (`wt103-fwd`,
 `wt103-bwd` in the registry), trained on 103 M words.
 

@@ -2,6 +2,7 @@
 the box, and its measured figures match the model cards."""
 
 import json
+import re
 
 import pytest
 
@@ -48,7 +49,10 @@ def test_check_sample_perplexities_match_the_cards(pair):
         meta = json.loads((FOLDERS[d] / "config.json").read_text())["meta"]
         measured = lm.perplexity(train_texts + valid_texts)
         assert measured == pytest.approx(meta["check_sample"]["perplexity"], rel=0.01), d
-        assert f"{meta['check_sample']['perplexity']:.2f}" in (FOLDERS[d] / "MODEL_CARD.md").read_text()
+        card = (FOLDERS[d] / "MODEL_CARD.md").read_text()
+        shown = re.search(r"\| check sample \| perplexity ([0-9.]+),", card)
+        # the card rounds the measured value to 2 places, config.json to 3: 157.8254 -> 157.83 and 157.825
+        assert shown and abs(float(shown.group(1)) - meta["check_sample"]["perplexity"]) <= 0.0051, d
 
 
 @pytest.mark.slow
