@@ -281,6 +281,9 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
     lm_overrides, clf_overrides = dict(lm_overrides or {}), dict(clf_overrides or {})
     start = time.time()
     lm = LanguageModel.from_pretrained(lm_name)
+    # which model this was: a worktree's script still imports the editable install's ``pretrained``
+    lm_identity = {"lm_package_dir": str(Path(pretrained.__file__).parent),
+                   "lm_valid_perplexity": (lm.meta.get("metrics") or {}).get("valid_perplexity")}
     lm_metrics: dict[str, float] = {}
     lm_texts = list(train_texts) + list(unlabelled)
     if not args.no_lm_finetune:
@@ -337,7 +340,7 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
     best_epoch = getattr(keep, "best_epoch", None)
     rnd = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
     return {
-        "task": task, "seed": seed, "lm": lm_name, "lm_finetune": not args.no_lm_finetune,
+        "task": task, "seed": seed, "lm": lm_name, **lm_identity, "lm_finetune": not args.no_lm_finetune,
         "limit_train": args.limit_train, "limit_test": args.limit_test,
         **({"lm_overrides": lm_overrides, "clf_overrides": clf_overrides} if lm_overrides or clf_overrides else {}),
         "test_accuracy": rnd(final["accuracy"]), "macro_f1": rnd(final["macro_f1"]),

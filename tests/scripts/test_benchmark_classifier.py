@@ -164,6 +164,8 @@ def test_run_seed_fine_tunes_the_lm_on_the_unlabelled_texts_too(bench, monkeypat
         pass
 
     class FakeLM:
+        meta = {"metrics": {"valid_perplexity": 71.2}}
+
         @classmethod
         def from_pretrained(cls, name):
             return cls()
