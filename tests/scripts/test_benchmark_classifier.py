@@ -129,10 +129,16 @@ def test_the_tuning_script_never_reads_a_test_split(monkeypatch, tmp_path):
     assert "| 0 | `{}` | 2 | 60.00 ± 14.14 | 60.00 ± 0.00 | 15 |" in tune.table(records)
 
 
-def test_trec_loaders_on_the_real_data(bench, shared_data):
+def _nltk_with(shared_data, name: str):
+    """The NLTK data folder, skipping the test when ``name`` is not in it."""
     nltk = shared_data / "nltk"
-    if not (nltk / "qc.zip").is_file():
-        pytest.skip(f"{nltk / 'qc.zip'} is not here")
+    if not (nltk / name).is_file():
+        pytest.skip(f"{nltk / name} is not here")
+    return nltk
+
+
+def test_trec_loaders_on_the_real_data(bench, shared_data):
+    nltk = _nltk_with(shared_data, "qc.zip")
     (coarse, coarse_labels), coarse_test = bench.load_trec6(nltk)
     (fine, fine_labels), fine_test = bench.load_trec50(nltk)
     assert (len(fine), len(fine_test[0])) == (5452, 500) and fine == coarse  # the same questions, the same split
@@ -142,9 +148,7 @@ def test_trec_loaders_on_the_real_data(bench, shared_data):
 
 
 def test_mr_1000_unsup_reads_only_training_sentences(bench, shared_data):
-    nltk = shared_data / "nltk"
-    if not (nltk / "sentence_polarity.zip").is_file():
-        pytest.skip(f"{nltk / 'sentence_polarity.zip'} is not here")
+    nltk = _nltk_with(shared_data, "sentence_polarity.zip")
     (labelled, labels), test = bench.load_mr_1000(nltk)
     (every, _), same_test = bench.load_mr(nltk)
     unlabelled = bench.load_mr_rest_unlabelled(nltk)
