@@ -541,8 +541,7 @@ class LanguageModel(SavedModel):
         earlier = list(lm.meta.get("history", []))
         lm.meta = {"backwards": config.backwards}  # init='s name and card figures describe init, not this run
         lm._set_dropout(config.drop_mult)
-        if lm.backwards:
-            train_ids, valid_ids = [a[::-1].copy() for a in train_ids], [a[::-1].copy() for a in valid_ids]
+        train_ids, valid_ids = lm._oriented(train_ids), lm._oriented(valid_ids)
         n_tokens = int(sum(len(a) for a in train_ids))
         checkpoints = [CheckpointCallback(every_n_steps=checkpoint_every)] if path is not None else []
         log = TrainingLog()
@@ -623,7 +622,7 @@ class LanguageModel(SavedModel):
         ids = [np.asarray(a, dtype=np.int64) for a in ids]
         if int(sum(len(a) for a in ids)) < 2:
             raise ValueError(f"evaluate_ids needs at least 2 ids; got {len(ids)} arrays")
-        return self._evaluate_ids([a[::-1].copy() for a in ids] if self.backwards else ids, bs, bptt)
+        return self._evaluate_ids(self._oriented(ids), bs, bptt)
 
     @torch.no_grad()
     def _evaluate_ids(self, ids, bs: int, bptt: int) -> dict[str, float]:

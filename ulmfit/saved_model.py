@@ -50,7 +50,10 @@ class SavedModel:
 
     def ids(self, token_lists) -> list[np.ndarray]:
         """Token lists -> int64 id arrays (reversed when backwards)."""
-        ids = [np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in token_lists]
+        return self._oriented([np.asarray(self.vocab.numericalize(t), dtype=np.int64) for t in token_lists])
+
+    def _oriented(self, ids: list[np.ndarray]) -> list[np.ndarray]:
+        """Reading-order id arrays in the model's direction (reversed copies when backwards)."""
         return [a[::-1].copy() for a in ids] if self.backwards else ids
 
 
