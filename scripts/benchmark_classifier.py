@@ -256,6 +256,16 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------- one seed
+def accuracies(prefix: str, model, test, valid_a, valid_b) -> dict:
+    """``{prefix}test_accuracy`` and both hold-out halves' accuracies of a trained classifier (or ensemble).
+
+    Without restore-best nothing chose on half A, so A and B are both validation figures for choosing
+    between directions or the ensemble; the test figure chooses nothing."""
+    score = lambda split: round(model.evaluate(*split)["accuracy"], 4) if split[0] else None  # noqa: E731
+    return {f"{prefix}test_accuracy": score(test), f"{prefix}valid_a_accuracy": score(valid_a),
+            f"{prefix}valid_b_accuracy": score(valid_b)}
+
+
 def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = None,
              clf_overrides: dict | None = None, unlabelled: Sequence[str] = ()) -> dict[str, Any]:
     """One seed of the protocol; ``unlabelled`` texts join the training texts for LM fine-tuning only."""
@@ -329,9 +339,8 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
             bwd_lm.fine_tune(lm_texts, seed=seed, progress=progress)
         bwd = TextClassifier.train(tr[0], tr[1], lm=bwd_lm, valid=va, seed=seed, progress=progress)
         both = ClassifierEnsemble([clf, bwd])
-        ensemble = {"bwd_test_accuracy": round(bwd.evaluate(test_texts, test_labels)["accuracy"], 4),
-                    "ensemble_test_accuracy": round(both.evaluate(test_texts, test_labels)["accuracy"], 4),
-                    "ensemble_valid_b_accuracy": round(both.evaluate(*vb)["accuracy"], 4) if vb[0] else None}
+        test = (test_texts, test_labels)
+        ensemble = {**accuracies("bwd_", bwd, test, va, vb), **accuracies("ensemble_", both, test, va, vb)}
 
     baseline = tfidf_baseline(tr, vab, (test_texts, test_labels), seed=seed)
     history = (clf.meta.get("history") or [{}])[-1]

@@ -185,3 +185,12 @@ def test_run_seed_fine_tunes_the_lm_on_the_unlabelled_texts_too(bench, monkeypat
     with pytest.raises(StopHere):
         bench.run_seed("mr-1000-unsup", 0, data, args, unlabelled=["u1", "u2"])
     assert seen["texts"] == ["a", "b", "c", "d", "u1", "u2"]
+
+
+def test_accuracies_scores_test_and_both_holdout_halves(bench):
+    class Fixed:
+        def evaluate(self, texts, labels):
+            return {"accuracy": sum(t == y for t, y in zip(texts, labels)) / len(texts)}
+
+    got = bench.accuracies("bwd_", Fixed(), (["a", "b"], ["a", "x"]), (["c"], ["c"]), ([], []))
+    assert got == {"bwd_test_accuracy": 0.5, "bwd_valid_a_accuracy": 1.0, "bwd_valid_b_accuracy": None}
