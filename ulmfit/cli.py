@@ -103,8 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("ulmfit-demo"), help="where to save the models")
     p.add_argument("--lm", default=None, help="pretrained LM name or folder (default: the shipped one)")
     p.add_argument("--quick", action="store_true", help="one epoch per stage (for smoke tests)")
-    p.add_argument("--ensemble", action="store_true",
-                   help="also train from the LM's backward twin and average both classifiers (twice the time)")
+    p.add_argument("--ensemble", action=argparse.BooleanOptionalAction, default=None,
+                   help="also train from the LM's backward twin and average both classifiers (twice the time). "
+                        "Default: on when the LM has a registered twin, as the shipped ulmfit-en-fwd has; "
+                        "--no-ensemble trains the forward classifier only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_deterministic_option(p)
     _add_seed(p)

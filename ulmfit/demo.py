@@ -81,12 +81,14 @@ def _train_one(name: str, train_texts, train_labels, valid, extra_lm, out: Path,
 
 
 def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str | None = None, quick: bool = False,
-             progress: bool = True, seed: int = 42, ensemble: bool = False) -> dict:
+             progress: bool = True, seed: int = 42, ensemble: bool | None = None) -> dict:
     """Run the pipeline; returns the validation metrics (the shipped set's validation split, or for
     ``data=`` the source's validation split or a seeded hold-out of its training data).
 
     ``ensemble``: also fine-tune the backward twin of the LM (``ulmfit-en-fwd`` -> ``ulmfit-en-bwd``), train
-    a classifier from it and average both classifiers' probabilities (saved in ``OUT/ensemble``)."""
+    a classifier from it and average both classifiers' probabilities (saved in ``OUT/ensemble``). ``None``
+    (the default) ensembles when the LM has a registered twin, as the shipped one does; ``True`` requires
+    one; ``False`` trains the forward classifier only (half the time)."""
     from ulmfit.classifier import ClassifierEnsemble
     from ulmfit.evaluation import format_metrics
     from ulmfit.hub.registry import DEFAULT, twin_of
@@ -95,12 +97,15 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
     out = Path(out)
     train_texts, train_labels, valid, examples, extra_lm = _load_data(data, seed)
     name = lm or DEFAULT
-    twin = twin_of(name) if ensemble else None
+    twin = twin_of(name) if ensemble is not False else None
     if ensemble and twin is None:
         from ulmfit.errors import UsageError
 
         raise UsageError(f"--ensemble needs a registered LM with a backward twin; {name!r} has none "
                          "(the shipped pair is ulmfit-en-fwd / ulmfit-en-bwd)")
+    if twin:
+        print(f"forward + backward ensemble: {name} and {twin} (--no-ensemble: {name} only, half the time)",
+              flush=True)
     parts = [(name, out, " (forward)" if twin else "")] + ([(twin, out / "backward", " (backward)")] if twin else [])
     models = [_train_one(n, train_texts, train_labels, valid, extra_lm, o, quick, progress, seed, step)
               for n, o, step in parts]
