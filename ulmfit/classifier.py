@@ -55,7 +55,7 @@ from ulmfit.language_model import (
     check_schedule,
     fit_with_schedule,
 )
-from ulmfit.report import write_lr_find_plot
+from ulmfit.report import render_ensemble_report, write_lr_find_plot
 from ulmfit.saved_model import SavedModel, duration, jsonable, read_arch, read_vocab, saved_files, write_run_record
 from ulmfit.train.precision import PRECISIONS, check_precision
 
@@ -470,18 +470,23 @@ class TextClassifier(SavedModel):
                    thresholds=labels.get("thresholds"), head=head, meta=config.get("meta", {}))
 
     @staticmethod
-    def ensemble(models: Sequence[TextClassifier]) -> ClassifierEnsemble:
-        """Average the probabilities of several classifiers (e.g. a forward and a backward one)."""
-        return ClassifierEnsemble(models)
+    def ensemble(models: Sequence[TextClassifier],
+                 valid: tuple[Sequence[str], Sequence] | None = None) -> ClassifierEnsemble:
+        """Average the probabilities of several classifiers (e.g. a forward and a backward one); ``valid``:
+        ``(texts, labels)`` to score it on, kept for its report.html."""
+        return ClassifierEnsemble(models, valid=valid)
 
     def __repr__(self) -> str:
         return f"TextClassifier(classes={self.classes}, multi_label={self.multi_label}, vocab={len(self.vocab)})"
 
 
 class ClassifierEnsemble:
-    """Several classifiers over the same classes; probabilities are averaged."""
+    """Several classifiers over the same classes; probabilities are averaged.
 
-    def __init__(self, models: Sequence[TextClassifier]):
+    ``valid``: ``(texts, labels)`` to score the ensemble on now; the figures are kept in ``evaluation`` and
+    :meth:`save` writes them to ``report.html`` beside the members' own reports."""
+
+    def __init__(self, models: Sequence[TextClassifier], valid: tuple[Sequence[str], Sequence] | None = None):
         models = list(models)
         if not models:
             raise ValueError("an ensemble needs at least one classifier")
@@ -492,6 +497,9 @@ class ClassifierEnsemble:
         self.classes = models[0].classes
         self.multi_label = models[0].multi_label
         self.thresholds = list(np.mean([m.thresholds for m in models], axis=0))
+        self.evaluation: dict[str, Any] | None = None
+        if valid is not None:
+            self.evaluation = self.evaluate(valid[0], valid[1])
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return np.mean([m.predict_proba(texts) for m in self.models], axis=0)
@@ -520,7 +528,12 @@ class ClassifierEnsemble:
         directions = ["backward" if m.backwards else "forward" for m in self.models]
         write_config(folder, self.kind, {"members": names, "directions": directions, "classes": self.classes,
                                          "combine": "mean of probabilities"})
-        write_manifest(folder, ["config.json", *(f"{n}/manifest.json" for n in names)])
+        members = [{"folder": n, "direction": d, "accuracy": (m.evaluation or {}).get("accuracy")}
+                   for n, d, m in zip(names, directions, self.models)]
+        (folder / "report.html").write_text(render_ensemble_report(title="ULMFiT classifier ensemble",
+                                                                   members=members, evaluation=self.evaluation),
+                                            encoding="utf-8")
+        write_manifest(folder, ["config.json", "report.html", *(f"{n}/manifest.json" for n in names)])
         return folder
 
     @classmethod

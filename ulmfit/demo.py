@@ -112,7 +112,7 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
     clf = models[0]
     where = f"{out}/classifier"
     if twin:
-        clf = ClassifierEnsemble(models)
+        clf = ClassifierEnsemble(models, valid=valid)
         clf.save(out / "ensemble")
         where = f"{out}/ensemble"
 
@@ -121,9 +121,9 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
     if valid is not None:
         if twin:
             for label, member in zip(("forward", "backward"), models):
-                print(f"  {label} classifier: accuracy {member.evaluate(valid[0], valid[1]).get('accuracy', 0):.4f}")
+                print(f"  {label} classifier: accuracy {(member.evaluation or {}).get('accuracy', 0):.4f}")
             print("  ensemble (mean of both probabilities):")
-        metrics = clf.evaluate(valid[0], valid[1])
+        metrics = clf.evaluation if twin else clf.evaluate(valid[0], valid[1])
         print(format_metrics(metrics))
     print("\npredictions:")
     for text, label, probs in zip(examples, clf.predict(examples), clf.predict_proba(examples)):

@@ -22,7 +22,8 @@ from typing import Any
 
 from ulmfit.errors import UsageError
 
-__all__ = ["write_lr_find_plot", "KINDS", "render_lr_find", "render_report", "svg_line_chart", "write_report"]
+__all__ = ["write_lr_find_plot", "KINDS", "render_ensemble_report", "render_lr_find", "render_report", "svg_line_chart",
+           "write_report"]
 
 KINDS = {"classifier": "Text classifier", "language_model": "Language model", "vision": "Vision classifier"}
 
@@ -816,6 +817,30 @@ def render_report(
         _kv_table("config", "Configuration", config, flatten=True),
         _kv_table("data", "Data", data, flatten=False),
     ])
+    return _page(title, " · ".join(facts), body)
+
+
+def render_ensemble_report(*, title: str, members: Sequence[Mapping], evaluation: dict | None = None,
+                           date: str | None = None) -> str:
+    """The HTML page of a saved ensemble: its validation figures and one row per member.
+
+    ``members``: one dict per member with ``folder`` (its sub-folder, whose own report.html is linked),
+    ``direction`` and optionally ``accuracy`` (its own validation accuracy). ``evaluation``: as in
+    :func:`render_report`, for the ensemble's averaged probabilities.
+    """
+    date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    rows = "".join(
+        f'<tr><td class="key"><a href="{_esc(m["folder"])}/report.html">{_esc(m["folder"])}</a></td>'
+        f'<td class="value">{_esc(m.get("direction", DASH))}</td><td class="value">{_esc(_fmt(m.get("accuracy")))}</td>'
+        "</tr>" for m in members)
+    table = ('<table class="kv"><thead><tr><th>member</th><th>direction</th><th>validation accuracy</th></tr>'
+             f"</thead><tbody>{rows}</tbody></table>")
+    note = ('<p class="note">The ensemble averages the members\' probabilities; each member\'s training curves '
+            "are in its own report.</p>")
+    body = "".join([_section("members", "Members", table + note),
+                    _evaluation(evaluation) if evaluation else _section("evaluation", "Evaluation",
+                                                                        _no_data("validation evaluation"))])
+    facts = [f"Classifier ensemble of {len(members)}", date]
     return _page(title, " · ".join(facts), body)
 
 

@@ -54,12 +54,21 @@ def test_ensemble_saves_and_loads(tiny_lm_dir, demo, tmp_path):
     texts, labels, _, _ = demo
     fwd = TextClassifier.train(texts, labels, lm=str(tiny_lm_dir), **QUICK)
     other = TextClassifier.train(texts, labels, lm=str(tiny_lm_dir), seed=7, **QUICK)
-    ens = ClassifierEnsemble([fwd, other])
+    vtexts, vlabels = demo[2], demo[3]
+    ens = ClassifierEnsemble([fwd, other], valid=(vtexts, vlabels))
+    assert ens.evaluation == ens.evaluate(vtexts, vlabels) and ens.evaluation["n"] == len(vtexts)
     ens.save(tmp_path / "ens")
+    page = (tmp_path / "ens" / "report.html").read_text()
+    assert 'href="member-0/report.html"' in page and 'href="member-1/report.html"' in page
+    assert 'id="eval-figures"' in page and 'id="confusion"' in page  # the ensemble's own validation figures
     back = load_classifier(tmp_path / "ens")
     assert isinstance(back, ClassifierEnsemble) and len(back.models) == 2
     assert (back.predict_proba(texts[:5]) == ens.predict_proba(texts[:5])).all()
     assert isinstance(load_classifier(tmp_path / "ens" / "member-0"), TextClassifier)
+    (tmp_path / "ens" / "report.html").write_text("<p>edited</p>")
+    with pytest.raises(Exception, match="report.html"):  # the report is in the manifest too
+        ClassifierEnsemble.load(tmp_path / "ens")
+    ens.save(tmp_path / "ens")
     (tmp_path / "ens" / "member-1" / "labels.json").write_text('{"classes": ["x", "y"]}')
     with pytest.raises(Exception, match="member-1"):  # a tampered member is refused, naming it
         ClassifierEnsemble.load(tmp_path / "ens")

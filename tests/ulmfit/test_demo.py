@@ -49,6 +49,8 @@ def test_demo_ensembles_by_default_when_the_lm_has_a_twin(with_twin, tiny_lm_dir
     assert "forward classifier: accuracy" in text and "backward classifier: accuracy" in text
     assert f"ulmfit predict {out}/ensemble" in text
     assert (out / "backward" / "classifier" / "labels.json").is_file()
+    page = (out / "ensemble" / "report.html").read_text()
+    assert 'href="member-1/report.html"' in page and 'id="confusion"' in page
     ens = load_classifier(out / "ensemble")
     assert [m.backwards for m in ens.models] == [False, True]
 

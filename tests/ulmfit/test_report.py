@@ -350,3 +350,20 @@ def test_a_linear_axis_over_nonnegative_data_never_goes_below_zero():
     assert ticks[0] == 0.0 and ticks[-1] >= 1.0
     signed = ET.fromstring(svg_line_chart({"a": [(0, -0.5), (1, 1.0)]}, x_label="x", y_label="y"))
     assert _ticks(signed, "y-axis")[0] <= -0.5  # data below zero keeps its own range
+
+
+def test_ensemble_page_links_its_members_and_shows_its_evaluation():
+    from ulmfit.report import render_ensemble_report
+
+    evaluation = {"accuracy": 0.8, "macro_f1": 0.79, "n": 10, "confusion_matrix": [[4, 1], [1, 4]],
+                  "classes": ["neg", "pos"], "per_class": {}}
+    members = [{"folder": "member-0", "direction": "forward", "accuracy": 0.7},
+               {"folder": "member-1", "direction": "backward", "accuracy": None}]
+    page = render_ensemble_report(title="E <1>", members=members, evaluation=evaluation, date="2026-12-02 05:00")
+    assert "<title>E &lt;1&gt;</title>" in page and "Classifier ensemble of 2 · 2026-12-02 05:00" in page
+    assert 'href="member-0/report.html"' in page and ">backward<" in page and ">0.7<" in page and ">–<" in page
+    assert 'id="eval-figures"' in page and 'id="confusion"' in page
+    assert page == render_ensemble_report(title="E <1>", members=members, evaluation=evaluation,
+                                          date="2026-12-02 05:00")
+    bare = render_ensemble_report(title="E", members=members[:1])
+    assert "No validation evaluation recorded." in bare and 'id="confusion"' not in bare
