@@ -483,8 +483,8 @@ class TextClassifier(SavedModel):
 class ClassifierEnsemble:
     """Several classifiers over the same classes; probabilities are averaged.
 
-    ``valid``: ``(texts, labels)`` to score the ensemble on now; the figures are kept in ``evaluation`` and
-    :meth:`save` writes them to ``report.html`` beside the members' own reports."""
+    ``valid``: ``(texts, labels)`` to score the ensemble and each member on now; the figures are kept in
+    ``evaluation`` and ``member_evaluations``, and :meth:`save` writes them to ``report.html``."""
 
     def __init__(self, models: Sequence[TextClassifier], valid: tuple[Sequence[str], Sequence] | None = None):
         models = list(models)
@@ -498,8 +498,14 @@ class ClassifierEnsemble:
         self.multi_label = models[0].multi_label
         self.thresholds = list(np.mean([m.thresholds for m in models], axis=0))
         self.evaluation: dict[str, Any] | None = None
+        self.member_evaluations: list[dict[str, Any]] | None = None
         if valid is not None:
-            self.evaluation = self.evaluate(valid[0], valid[1])
+            y = models[0]._targets(list(valid[1]))
+            probs = [m.predict_proba(valid[0]) for m in models]
+            self.member_evaluations = [classification_metrics(p, y, self.classes, self.multi_label,
+                                                              np.asarray(m.thresholds)) for p, m in zip(probs, models)]
+            self.evaluation = classification_metrics(np.mean(probs, axis=0), y, self.classes, self.multi_label,
+                                                     np.asarray(self.thresholds))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return np.mean([m.predict_proba(texts) for m in self.models], axis=0)
@@ -528,8 +534,10 @@ class ClassifierEnsemble:
         directions = ["backward" if m.backwards else "forward" for m in self.models]
         write_config(folder, self.kind, {"members": names, "directions": directions, "classes": self.classes,
                                          "combine": "mean of probabilities"})
-        members = [{"folder": n, "direction": d, "accuracy": (m.evaluation or {}).get("accuracy")}
-                   for n, d, m in zip(names, directions, self.models)]
+        scores = self.member_evaluations or [m.evaluation or {} for m in self.models]
+        members = [{"folder": n, "direction": d, "report": bool(m.training_log),
+                    "accuracy": score.get("accuracy", score.get("subset_accuracy"))}
+                   for n, d, score, m in zip(names, directions, scores, self.models)]
         (folder / "report.html").write_text(render_ensemble_report(title="ULMFiT classifier ensemble",
                                                                    members=members, evaluation=self.evaluation),
                                             encoding="utf-8")

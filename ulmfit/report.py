@@ -824,19 +824,23 @@ def render_ensemble_report(*, title: str, members: Sequence[Mapping], evaluation
                            date: str | None = None) -> str:
     """The HTML page of a saved ensemble: its validation figures and one row per member.
 
-    ``members``: one dict per member with ``folder`` (its sub-folder, whose own report.html is linked),
-    ``direction`` and optionally ``accuracy`` (its own validation accuracy). ``evaluation``: as in
-    :func:`render_report`, for the ensemble's averaged probabilities.
+    ``members``: one dict per member with ``folder`` (its sub-folder), ``direction``, and optionally
+    ``accuracy`` (its own validation accuracy) and ``report`` (True: link the member's own report.html).
+    ``evaluation``: as in :func:`render_report`, for the ensemble's averaged probabilities.
     """
     date = date or _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+    def name(m: Mapping) -> str:
+        folder = _esc(m["folder"])
+        return f'<a href="{folder}/report.html">{folder}</a>' if m.get("report") else folder
+
     rows = "".join(
-        f'<tr><td class="key"><a href="{_esc(m["folder"])}/report.html">{_esc(m["folder"])}</a></td>'
-        f'<td class="value">{_esc(m.get("direction", DASH))}</td><td class="value">{_esc(_fmt(m.get("accuracy")))}</td>'
-        "</tr>" for m in members)
+        f'<tr><td class="key">{name(m)}</td><td class="value">{_esc(m.get("direction", DASH))}</td>'
+        f'<td class="value">{_esc(_fmt(m.get("accuracy")))}</td></tr>' for m in members)
     table = ('<table class="kv"><thead><tr><th>member</th><th>direction</th><th>validation accuracy</th></tr>'
              f"</thead><tbody>{rows}</tbody></table>")
-    note = ('<p class="note">The ensemble averages the members\' probabilities; each member\'s training curves '
-            "are in its own report.</p>")
+    note = ('<p class="note">The ensemble averages the members\' probabilities; the training curves of a member '
+            "trained in this run are in its own report.</p>")
     body = "".join([_section("members", "Members", table + note),
                     _evaluation(evaluation) if evaluation else _section("evaluation", "Evaluation",
                                                                         _no_data("validation evaluation"))])

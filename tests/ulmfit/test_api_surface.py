@@ -61,6 +61,13 @@ def test_ensemble_saves_and_loads(tiny_lm_dir, demo, tmp_path):
     page = (tmp_path / "ens" / "report.html").read_text()
     assert 'href="member-0/report.html"' in page and 'href="member-1/report.html"' in page
     assert 'id="eval-figures"' in page and 'id="confusion"' in page  # the ensemble's own validation figures
+    assert [e["n"] for e in ens.member_evaluations] == [len(vtexts)] * 2
+    # members loaded from disk have no training log and so no report of their own: scored, not linked
+    again = ClassifierEnsemble([TextClassifier.load(tmp_path / "ens" / "member-0"), other], valid=(vtexts, vlabels))
+    again.save(tmp_path / "again")
+    page = (tmp_path / "again" / "report.html").read_text()
+    assert 'href="member-0/' not in page and 'href="member-1/report.html"' in page
+    assert again.member_evaluations[0] == ens.member_evaluations[0]
     back = load_classifier(tmp_path / "ens")
     assert isinstance(back, ClassifierEnsemble) and len(back.models) == 2
     assert (back.predict_proba(texts[:5]) == ens.predict_proba(texts[:5])).all()

@@ -357,11 +357,12 @@ def test_ensemble_page_links_its_members_and_shows_its_evaluation():
 
     evaluation = {"accuracy": 0.8, "macro_f1": 0.79, "n": 10, "confusion_matrix": [[4, 1], [1, 4]],
                   "classes": ["neg", "pos"], "per_class": {}}
-    members = [{"folder": "member-0", "direction": "forward", "accuracy": 0.7},
+    members = [{"folder": "member-0", "direction": "forward", "accuracy": 0.7, "report": True},
                {"folder": "member-1", "direction": "backward", "accuracy": None}]
     page = render_ensemble_report(title="E <1>", members=members, evaluation=evaluation, date="2026-12-02 05:00")
     assert "<title>E &lt;1&gt;</title>" in page and "Classifier ensemble of 2 · 2026-12-02 05:00" in page
     assert 'href="member-0/report.html"' in page and ">backward<" in page and ">0.7<" in page and ">–<" in page
+    assert 'href="member-1/' not in page  # a member without a report of its own is not linked
     assert 'id="eval-figures"' in page and 'id="confusion"' in page
     assert page == render_ensemble_report(title="E <1>", members=members, evaluation=evaluation,
                                           date="2026-12-02 05:00")
