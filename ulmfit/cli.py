@@ -22,7 +22,8 @@ from ulmfit.version import __version__
 __all__ = ["main", "build_parser", "dumps_json", "format_metrics"]
 
 HELP = """ULMFiT for text classification: pretrain or fine-tune an AWD-LSTM language model, train a classifier
-with gradual unfreezing, predict, evaluate. Offline by default (a small English LM ships with the package).
+with gradual unfreezing, combine forward and backward classifiers, predict, evaluate. Offline by default
+(a small English LM ships with the package).
 
 A data source is a built-in name (imdb, trec6, trec50), a local path (an aclImdb folder, TREC label files,
 a CSV/TSV/JSONL file, one folder per class, plain text files) or hf:NAME (a Hugging Face dataset).
@@ -174,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify texts: arguments, lines of a file or stdin, or CSV/TSV/JSONL rows; "
                                         "write text, CSV/TSV or JSONL")
     add_predict_arguments(p)
+
+    p = sub.add_parser("ensemble", help="combine saved classifiers (e.g. a forward and a backward one) into one "
+                                        "folder that averages their probabilities")
+    p.add_argument("models", type=Path, nargs="+", help="two or more classifier folders with the same classes")
+    p.add_argument("--out", type=Path, required=True, help="the ensemble folder to write")
+    p.add_argument("--data", default=None, help="a labelled data source to score the ensemble and its members "
+                                                "on (its --split), for report.html")
+    p.add_argument("--split", default="valid", help="the split of --data to score on (default: valid)")
+    _add_source_options(p)
 
     p = sub.add_parser("evaluate", help="metrics of a classifier on a labelled data source")
     p.add_argument("model", type=Path)
@@ -368,6 +378,41 @@ def _cmd_evaluate(args) -> None:
     print(format_metrics(metrics))
 
 
+def _cmd_ensemble(args) -> None:
+    from ulmfit.classifier import ClassifierEnsemble, TextClassifier, load_classifier
+    from ulmfit.cli_prog import runnable
+
+    if len(args.models) < 2:
+        raise UsageError(f"ulmfit ensemble needs two or more classifier folders; got {len(args.models)}")
+    members = []
+    for folder in args.models:
+        model = load_classifier(folder)
+        if not isinstance(model, TextClassifier):
+            raise UsageError(f"{folder} is an ensemble already; pass its member folders ({folder}/member-0, ...)")
+        members.append(model)
+    for folder, model in zip(args.models[1:], members[1:]):
+        if model.classes != members[0].classes or model.multi_label != members[0].multi_label:
+            raise UsageError(f"{folder} predicts {model.classes}, {args.models[0]} {members[0].classes}: "
+                             "the members of an ensemble must share their classes")
+    valid = None
+    if args.data is not None:
+        from ulmfit.data import load_source
+
+        splits = load_source(args.data, **_source_kwargs(args))
+        if args.split not in splits or splits[args.split].labels is None:
+            raise UsageError(f"--data {args.data} has no labelled split {args.split!r} (found {sorted(splits)}); "
+                             "choose one with --split")
+        valid = (splits[args.split].texts, splits[args.split].labels)
+    ens = ClassifierEnsemble(members, valid=valid)
+    ens.save(args.out)
+    if ens.evaluation is not None:
+        for folder, score in zip(args.models, ens.member_evaluations):
+            print(f"{folder}: accuracy {score.get('accuracy', score.get('subset_accuracy', 0)):.4f}")
+        print(f"ensemble on {args.split}:")
+        print(format_metrics(ens.evaluation))
+    print(f"saved {args.out} (report.html)\npredict with: {runnable()} predict {args.out} \"some text\"")
+
+
 def _finite_or_none(obj):
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
@@ -389,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     commands = {"tokenize": _cmd_tokenize, "pretrain": _cmd_pretrain, "finetune-lm": _cmd_finetune_lm,
                 "train-classifier": _cmd_train_classifier, "lr-find": _cmd_lr_find,
-                "predict": _cmd_predict, "evaluate": _cmd_evaluate}
+                "predict": _cmd_predict, "ensemble": _cmd_ensemble, "evaluate": _cmd_evaluate}
 
     def run() -> None:
         if args.command == "demo":

@@ -374,3 +374,54 @@ def test_every_training_command_takes_deterministic():
         assert build_parser().parse_args([*argv, "--deterministic"]).deterministic is True
         assert build_parser().parse_args(argv).deterministic is False
     assert vision_parser().parse_args(["train", "--data", "x", "--deterministic"]).deterministic is True
+
+
+def test_ensemble_combines_classifier_folders_scores_and_predicts(tiny_lm_dir, clf_dir, labelled_csv, tmp_path,
+                                                                 capsys):
+    other = tmp_path / "other"
+    main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv / "train.jsonl"), "--out",
+          str(other), "--stage-epochs", "1,0,0,1", "--bs", "16", "--quiet", "--seed", "7"])
+    capsys.readouterr()
+    ens = tmp_path / "ens"
+    main(["ensemble", str(clf_dir), str(other), "--out", str(ens), "--data", str(labelled_csv), "--split", "test"])
+    text = capsys.readouterr().out
+    assert f"{clf_dir}: accuracy " in text and f"{other}: accuracy " in text and "ensemble on test:" in text
+    assert f"predict {ens}" in text
+    page = (ens / "report.html").read_text()
+    assert 'href="member-0/report.html"' not in page and 'id="confusion"' in page  # loaded members: not linked
+    main(["evaluate", str(ens), "--data", str(labelled_csv), "--json"])
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["n"] == 24 and f"accuracy: {scored['accuracy']:.4f}" in text
+    main(["predict", str(ens), "A lovely quiet room.", "--json"])
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["label"] in ("negative", "positive")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["ONE"], "ulmfit ensemble needs two or more classifier folders; got 1"),
+    (["ONE", "ENS"], "is an ensemble already; pass its member folders"),
+    (["ONE", "ONE", "--data", "CSV", "--split", "valid"], "has no labelled split 'valid' (found ['test', 'train'])"),
+])
+def test_ensemble_errors_are_one_line(clf_dir, labelled_csv, tmp_path, capsys, argv, message):
+    from ulmfit.classifier import ClassifierEnsemble, TextClassifier
+
+    ClassifierEnsemble([TextClassifier.load(clf_dir)] * 2).save(tmp_path / "ens")
+    names = {"ONE": str(clf_dir), "ENS": str(tmp_path / "ens"), "CSV": str(labelled_csv)}
+    with pytest.raises(SystemExit) as info:
+        main(["ensemble", *(names.get(a, a) for a in argv), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ensemble_members_must_share_their_classes(tiny_lm_dir, clf_dir, tmp_path, capsys):
+    data = tmp_path / "three.csv"
+    rows = [f"text {i} is {w},{w}" for i in range(12) for w in ("red", "green", "blue")]
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    three = tmp_path / "three"
+    main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(data), "--out", str(three),
+          "--stage-epochs", "1,0,0,0", "--bs", "8", "--quiet"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["ensemble", str(clf_dir), str(three), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "must share their classes" in err and str(three) in err
