@@ -500,12 +500,7 @@ class ClassifierEnsemble:
         self.evaluation: dict[str, Any] | None = None
         self.member_evaluations: list[dict[str, Any]] | None = None
         if valid is not None:
-            y = models[0]._targets(list(valid[1]))
-            probs = [m.predict_proba(valid[0]) for m in models]
-            self.member_evaluations = [classification_metrics(p, y, self.classes, self.multi_label,
-                                                              np.asarray(m.thresholds)) for p, m in zip(probs, models)]
-            self.evaluation = classification_metrics(np.mean(probs, axis=0), y, self.classes, self.multi_label,
-                                                     np.asarray(self.thresholds))
+            self.evaluation, self.member_evaluations = self.evaluate_members(valid[0], valid[1])
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return np.mean([m.predict_proba(texts) for m in self.models], axis=0)
@@ -518,9 +513,16 @@ class ClassifierEnsemble:
         return decide_labels(probs, self.classes, self.multi_label, self.thresholds)
 
     def evaluate(self, texts: Sequence[str], labels: Sequence) -> dict[str, Any]:
+        return self.evaluate_members(texts, labels)[0]
+
+    def evaluate_members(self, texts: Sequence[str], labels: Sequence) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The ensemble's metrics and each member's, from one pass of every member over ``texts``."""
         y = self.models[0]._targets(list(labels))
-        return classification_metrics(self.predict_proba(texts), y, self.classes, self.multi_label,
-                                      np.asarray(self.thresholds))
+        probs = [m.predict_proba(texts) for m in self.models]
+        members = [classification_metrics(p, y, self.classes, self.multi_label, np.asarray(m.thresholds))
+                   for p, m in zip(probs, self.models)]
+        return classification_metrics(np.mean(probs, axis=0), y, self.classes, self.multi_label,
+                                      np.asarray(self.thresholds)), members
 
     kind = "classifier_ensemble"
 

@@ -120,8 +120,8 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
     metrics = {}
     if valid is not None:
         if twin:
-            for label, member in zip(("forward", "backward"), models):
-                print(f"  {label} classifier: accuracy {(member.evaluation or {}).get('accuracy', 0):.4f}")
+            for label, score in zip(("forward", "backward"), clf.member_evaluations):
+                print(f"  {label} classifier: accuracy {score.get('accuracy', 0):.4f}")
             print("  ensemble (mean of both probabilities):")
         metrics = clf.evaluation if twin else clf.evaluate(valid[0], valid[1])
         print(format_metrics(metrics))
