@@ -123,7 +123,7 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
             for label, score in zip(("forward", "backward"), clf.member_evaluations):
                 print(f"  {label} classifier: accuracy {score.get('accuracy', 0):.4f}")
             print("  ensemble (mean of both probabilities):")
-        metrics = clf.evaluation if twin else clf.evaluate(valid[0], valid[1])
+        metrics = clf.evaluation or {}  # scored on valid when trained (or built, for the ensemble)
         print(format_metrics(metrics))
     print("\npredictions:")
     for text, label, probs in zip(examples, clf.predict(examples), clf.predict_proba(examples)):
