@@ -85,6 +85,13 @@ def training_time(runs: list[dict], twin: str) -> str:
     return " + ".join(parts) + (f" = {total:.1f} minutes of training" if len(runs) > 1 else " of training")
 
 
+def training_rates(lrs: list[float]) -> str:
+    """The card's peak learning rates: one per run, said once when every run used the same."""
+    if len(lrs) > 1 and len(set(lrs)) == 1:
+        return f"peak lr {lrs[0]:g} in each run"
+    return "peak lr " + " then ".join(f"{lr:g}" for lr in lrs)
+
+
 def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     """Re-save ``run`` as fp16 into ``out``, measure it, write its card."""
     import torch
@@ -101,8 +108,8 @@ def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     runs = lm.meta["history"]  # more than one run when --more-epochs continued an earlier model
     hist, first = runs[-1], runs[0]["config"]
     config = hist["config"]
-    epochs = " + ".join(str(h["epochs"]) for h in runs)
-    lrs = ", ".join(f"{h['config']['lr']:g}" for h in runs)
+    epochs = " + ".join(str(h["epochs"]) for h in runs) + (" epoch" if len(runs) == 1 == runs[0]["epochs"] else " epochs")
+    lrs = training_rates([h["config"]["lr"] for h in runs])
     runs_text = f" ({len(runs)} runs, each from the previous weights)" if len(runs) > 1 else ""
     scratch = RECIPE + (["--backwards"] if direction == "bwd" else [])
     rebuild = "\n".join(
@@ -159,7 +166,7 @@ forward + backward ensembles. It is small: for real work use fastai's WikiText-1
 | tokenizer | spaCy blank English + fastai's default rules (`ulmfit.text.Tokenizer()`) |
 | vocabulary | {len(lm.vocab):,} entries (max_vocab {first['max_vocab']:,}, min_freq {first['min_freq']}, fastai ordering and padding) |
 | architecture | AWD-LSTM, emb_sz {lm.config.emb_sz}, n_hid {lm.config.n_hid}, {lm.config.n_layers} layers, tied decoder; {n_params:,} parameters{', reads text right to left' if direction == 'bwd' else ''} |
-| training | {epochs} epochs one-cycle{runs_text}, lr {lrs}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])} |
+| training | {epochs} one-cycle{runs_text}, {lrs}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])} |
 | time and hardware | {training_time(runs, twin)} on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}) |
 | **validation perplexity** | **{overall['perplexity']:.2f}** (next-token accuracy {overall['accuracy']:.4f}), `LanguageModel.evaluate` on the held-out documents |
 | on held-out review documents | perplexity {on_reviews['perplexity']:.2f} ({len(reviews)} documents of {', '.join(REVIEW_CORPORA)}, {on_reviews['tokens']:,} tokens) |

@@ -32,13 +32,15 @@ def test_the_card_counts_every_run_of_a_continued_model(build, tmp_path):
     out = tmp_path / "shipped"
     build.ship(tmp_path / "first", out, "fwd", corpus)
     card = (out / "MODEL_CARD.md").read_text()
-    assert "| training | 1 epochs one-cycle, lr 0.005," in card and card.count("build_shipped_lm.py --direction") == 1
+    assert "| training | 1 epoch one-cycle, peak lr 0.005," in card
+    assert card.count("build_shipped_lm.py --direction") == 1
 
     main(["pretrain", "--init", str(out), "--data", str(corpus), "--out", str(tmp_path / "more"), "--epochs", "2",
           "--lr", "1e-3", *tiny])
     build.ship(tmp_path / "more", out, "fwd", corpus)
     card = (out / "MODEL_CARD.md").read_text()
-    assert "| training | 1 + 2 epochs one-cycle (2 runs, each from the previous weights), lr 0.005, 0.001," in card
+    assert ("| training | 1 + 2 epochs one-cycle (2 runs, each from the previous weights), peak lr 0.005 then 0.001,"
+            in card)
     assert "--more-epochs 2   # ulmfit pretrain --init pretrained/en_fwd" in card
     shipped = LanguageModel.from_pretrained(out)
     assert len(shipped.meta["history"]) == 2 and shipped.meta["metrics"]["valid_perplexity"] > 1
@@ -51,3 +53,9 @@ def test_the_time_line_gives_each_run_its_threads(build):
     assert line == ("107.0 min (one torch thread, the bwd run beside it) + 34.5 min (2 torch threads) = 141.5 "
                     "minutes of training")
     assert build.training_time([{"seconds": 60.0, "threads": 1}], "fwd") == "1.0 min (1 torch thread) of training"
+
+
+def test_the_rates_are_said_once_when_every_run_shares_them(build):
+    assert build.training_rates([5e-3]) == "peak lr 0.005"
+    assert build.training_rates([5e-3, 5e-3, 5e-3]) == "peak lr 0.005 in each run"
+    assert build.training_rates([5e-3, 1e-3]) == "peak lr 0.005 then 0.001"
