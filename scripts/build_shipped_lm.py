@@ -108,7 +108,8 @@ def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     runs = lm.meta["history"]  # more than one run when --more-epochs continued an earlier model
     hist, first = runs[-1], runs[0]["config"]
     config = hist["config"]
-    epochs = " + ".join(str(h["epochs"]) for h in runs) + (" epoch" if len(runs) == 1 == runs[0]["epochs"] else " epochs")
+    per_run = [h["epochs"] for h in runs]
+    epochs = " + ".join(map(str, per_run)) + (" epoch" if per_run == [1] else " epochs")
     lrs = training_rates([h["config"]["lr"] for h in runs])
     runs_text = f" ({len(runs)} runs, each from the previous weights)" if len(runs) > 1 else ""
     scratch = RECIPE + (["--backwards"] if direction == "bwd" else [])
