@@ -4,11 +4,18 @@ Unlike salesforce/awd-lstm-lm's ``WeightDrop`` (and fastai's ``WeightDropout``),
 monkeypatched: the layer owns its four parameters and calls the same fused op as ``nn.LSTM``
 (native CPU kernel, cuDNN on GPU) with the dropped matrix. On CUDA the four weights are concatenated
 into one buffer per forward so cuDNN sees a single contiguous chunk (no warning, no hidden copy).
+
+Under bf16 autocast on a CPU whose oneDNN has no bfloat16 LSTM kernel (no AVX512-BF16: torch then fails
+with "could not create a primitive descriptor for the LSTM forward propagation primitive"), the layer runs
+its LSTM in fp32 instead, with one warning; the rest of the model stays in bf16. A tiny probe, run once per
+process, finds out which case this CPU is.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +34,35 @@ def single_chunk(weights: list[torch.Tensor]) -> list[torch.Tensor]:
     """
     flat = torch.cat([w.reshape(-1) for w in weights])
     return [chunk.view_as(w) for chunk, w in zip(flat.split([w.numel() for w in weights]), weights)]
+
+
+def _fused_lstm(x: torch.Tensor, hx: LSTMHidden, weights: list[torch.Tensor],
+                training: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The fused one-layer, batch-first LSTM op that ``nn.LSTM`` calls: -> out (B, T, H), h, c (1, B, H)."""
+    return torch._VF.lstm(x, hx, weights, True, 1, 0.0, training, False, True)
+
+
+@functools.cache
+def cpu_bf16_lstm_runs() -> bool:
+    """Whether the fused LSTM runs under CPU bf16 autocast here (forward and backward); probed once per
+    process with the call :class:`WeightDropLSTM` makes (fp32 inputs and weights, autocast casting them)."""
+    x = torch.zeros(1, 2, 4, requires_grad=True)
+    hx = (torch.zeros(1, 1, 4), torch.zeros(1, 1, 4))
+    weights = [torch.zeros(16, 4, requires_grad=True), torch.zeros(16, 4), torch.zeros(16), torch.zeros(16)]
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = _fused_lstm(x, hx, weights, True)[0]
+        out.float().sum().backward()
+    except RuntimeError:
+        warnings.warn("bf16 autocast: this CPU has no bfloat16 LSTM kernel (oneDNN needs AVX512-BF16), so the "
+                      "LSTM layers run in fp32 and the rest of the model in bf16", stacklevel=3)
+        return False
+    return True
+
+
+def _cpu_autocast_to_bf16(x: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16)
 
 
 class WeightDropLSTM(nn.Module):
@@ -65,7 +101,12 @@ class WeightDropLSTM(nn.Module):
         weights = [self.weight_ih, self.dropped_weight_hh(), self.bias_ih, self.bias_hh]
         if x.is_cuda:
             weights = single_chunk(weights)
-        out, h, c = torch._VF.lstm(x, hx, weights, True, 1, 0.0, self.training, False, True)
+        if _cpu_autocast_to_bf16(x) and not cpu_bf16_lstm_runs():
+            dtype = self.weight_ih.dtype
+            with torch.autocast("cpu", enabled=False):
+                out, h, c = _fused_lstm(x.to(dtype), (hx[0].to(dtype), hx[1].to(dtype)), weights, self.training)
+        else:
+            out, h, c = _fused_lstm(x, hx, weights, self.training)
         return out, (h, c)
 
     def extra_repr(self) -> str:

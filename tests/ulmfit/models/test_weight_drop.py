@@ -87,3 +87,51 @@ def test_single_chunk_views_one_buffer_in_order_with_gradients():
     sum((v * (i + 1)).sum() for i, v in enumerate(views)).backward()
     assert torch.equal(layer.weight_ih.grad, torch.ones(16, 3))
     assert torch.equal(layer.bias_hh.grad, torch.full((16,), 4.0))
+
+
+@pytest.fixture
+def cpu_without_bf16_lstm(monkeypatch):
+    """This CPU as one without AVX512-BF16 (the CI machine): the fused LSTM fails under bf16 autocast or on
+    bfloat16 inputs (the real thing: run the suite with ONEDNN_MAX_CPU_ISA=AVX2)."""
+    from ulmfit.models import weight_drop
+
+    real = weight_drop._fused_lstm
+
+    def refuse_bf16(x, hx, weights, training):
+        if torch.is_autocast_enabled("cpu") or x.dtype == torch.bfloat16:
+            raise RuntimeError("could not create a primitive descriptor for the LSTM forward propagation primitive")
+        return real(x, hx, weights, training)
+
+    monkeypatch.setattr(weight_drop, "_fused_lstm", refuse_bf16)
+    weight_drop.cpu_bf16_lstm_runs.cache_clear()
+    yield
+    weight_drop.cpu_bf16_lstm_runs.cache_clear()
+
+
+def test_bf16_autocast_without_a_bf16_lstm_kernel_runs_the_lstm_in_fp32(cpu_without_bf16_lstm):
+    torch.manual_seed(0)
+    layer = WeightDropLSTM(5, 7, weight_p=0.5)
+    x = torch.randn(3, 11, 5)
+    h0 = _zero_state(3, 7)
+    with pytest.warns(UserWarning, match="no bfloat16 LSTM kernel"), torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (h, c) = layer(x, h0)
+    assert out.dtype == h.dtype == c.dtype == torch.float32
+    out.sum().backward()
+    assert layer.weight_ih.grad is not None and layer.weight_hh.grad is not None
+    layer.eval()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out_amp, _ = layer(x, h0)
+    torch.testing.assert_close(out_amp, layer(x, h0)[0], rtol=0, atol=0)  # the same fp32 kernel
+
+
+def test_bf16_probe_agrees_with_the_kernel():
+    from ulmfit.models import weight_drop
+
+    weight_drop.cpu_bf16_lstm_runs.cache_clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = weight_drop.cpu_bf16_lstm_runs()
+    layer = WeightDropLSTM(5, 7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, _ = layer(torch.randn(2, 3, 5), _zero_state(2, 7))
+    assert out.dtype == (torch.bfloat16 if runs else torch.float32)
