@@ -46,13 +46,14 @@ def _fused_lstm(x: torch.Tensor, hx: LSTMHidden, weights: list[torch.Tensor],
 def cpu_bf16_lstm_runs() -> bool:
     """Whether the fused LSTM runs under CPU bf16 autocast here (forward and backward); probed once per
     process with the call :class:`WeightDropLSTM` makes (fp32 inputs and weights, autocast casting them)."""
-    x = torch.zeros(1, 2, 4, requires_grad=True)
-    hx = (torch.zeros(1, 1, 4), torch.zeros(1, 1, 4))
-    weights = [torch.zeros(16, 4, requires_grad=True), torch.zeros(16, 4), torch.zeros(16), torch.zeros(16)]
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = _fused_lstm(x, hx, weights, True)[0]
-        out.float().sum().backward()
+    try:  # grad on, even when the first bf16 forward is an evaluation under no_grad / inference_mode
+        with torch.inference_mode(False), torch.enable_grad():
+            x = torch.zeros(1, 2, 4, requires_grad=True)
+            hx = (torch.zeros(1, 1, 4), torch.zeros(1, 1, 4))
+            weights = [torch.zeros(16, 4), torch.zeros(16, 4), torch.zeros(16), torch.zeros(16)]
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = _fused_lstm(x, hx, weights, True)[0]
+            out.float().sum().backward()
     except RuntimeError:
         warnings.warn("bf16 autocast: this CPU has no bfloat16 LSTM kernel (oneDNN needs AVX512-BF16), so the "
                       "LSTM layers run in fp32 and the rest of the model in bf16", stacklevel=3)

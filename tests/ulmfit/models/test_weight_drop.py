@@ -135,3 +135,16 @@ def test_bf16_probe_agrees_with_the_kernel():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out, _ = layer(torch.randn(2, 3, 5), _zero_state(2, 7))
     assert out.dtype == (torch.bfloat16 if runs else torch.float32)
+
+
+@pytest.mark.parametrize("no_grad", [torch.no_grad, torch.inference_mode])
+def test_bf16_probe_gives_the_same_answer_when_first_called_without_grad(no_grad):
+    from ulmfit.models import weight_drop
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weight_drop.cpu_bf16_lstm_runs.cache_clear()
+        expected = weight_drop.cpu_bf16_lstm_runs()
+        weight_drop.cpu_bf16_lstm_runs.cache_clear()
+        with no_grad():
+            assert weight_drop.cpu_bf16_lstm_runs() == expected
