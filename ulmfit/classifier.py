@@ -12,6 +12,7 @@ triangular) schedules.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -80,6 +81,7 @@ class ClassifierConfig:
     moms: tuple[float, float, float] = (0.8, 0.7, 0.8)  # Adam beta1 cycle (start, middle, end)
     ar_alpha: float = 2.0                # activation regularization (AR) weight
     tar_beta: float = 1.0                # temporal activation regularization (TAR) weight
+    label_smoothing: float = 0.0         # single-label loss: cross-entropy with targets smoothed by this much
     multi_label: bool = False            # several labels per text (sigmoid outputs)
     threshold: float = 0.5               # multi-label decision threshold (per label after tuning)
     tune_thresholds: bool = True         # multi-label: pick per-label thresholds on the validation set
@@ -106,9 +108,13 @@ class ClassifierConfig:
             "lr_decay": POSITIVE,
             "schedule": one_of(*SCHEDULES), "bs": optional(INT_GE1), "bptt": INT_GE1, "max_len": INT_GE1,
             "drop_mult": NON_NEGATIVE, "wd": NON_NEGATIVE, "moms": MOMS, "ar_alpha": NON_NEGATIVE,
-            "tar_beta": NON_NEGATIVE, "multi_label": one_of(True, False), "threshold": FRACTION,
+            "tar_beta": NON_NEGATIVE, "label_smoothing": FRACTION, "multi_label": one_of(True, False),
+            "threshold": FRACTION,
             "tune_thresholds": one_of(True, False), "valid_pct": FRACTION, "keep_best": one_of(True, False),
             "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED, "device": DEVICE})
+        if self.multi_label and self.label_smoothing:
+            raise ValueError(f"ClassifierConfig.label_smoothing={self.label_smoothing!r} applies to single-label "
+                             "classifiers only; use label_smoothing=0.0 with multi_label=True")
 
 
 def _auto_stage_epochs(n_docs: int) -> tuple[int, ...]:
@@ -309,7 +315,12 @@ class TextClassifier(SavedModel):
             valid_ids = clf.encode(valid_texts)
             valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
                                             bptt=config.bptt)
-        loss_func = F.binary_cross_entropy_with_logits if config.multi_label else F.cross_entropy
+        if config.multi_label:
+            loss_func = F.binary_cross_entropy_with_logits
+        elif config.label_smoothing:
+            loss_func = functools.partial(F.cross_entropy, label_smoothing=config.label_smoothing)
+        else:
+            loss_func = F.cross_entropy
         metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [accuracy]
         callbacks = list(callbacks)
         if config.ar_alpha or config.tar_beta:

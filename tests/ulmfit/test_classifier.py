@@ -8,6 +8,7 @@ from ulmfit.classifier import ClassifierEnsemble, TextClassifier
 from ulmfit.demo import load_demo_data
 from ulmfit.language_model import LanguageModel
 from ulmfit.model_folder import ModelFolderError
+from ulmfit.train import Callback
 
 FAST = dict(stage_epochs=(1, 1, 0, 1), bs=16, progress=False)
 
@@ -262,3 +263,39 @@ def test_unknown_training_options_are_refused_with_the_valid_ones(tiny_lm_dir):
         TextClassifier.train(texts[:20], labels[:20], lm=lm, epochz=3)
     with pytest.raises(ValueError, match=r"unknown LMFineTuneConfig option\(s\) \['lr_max'\]"):
         lm.fine_tune(texts[:20], lr_max=1e-3)
+
+
+class _LossCheck(Callback):
+    """Records, for every training batch, the loss the learner computed and the smoothed and plain
+    cross-entropies of the same predictions (AR/TAR are off, so nothing else adds to the loss)."""
+
+    def __init__(self, smoothing: float):
+        self.smoothing, self.seen = smoothing, []
+
+    def after_loss(self, learn):
+        if learn.training:
+            pred, y = learn.pred.detach(), learn.yb
+            self.seen.append((float(learn.loss),
+                              float(torch.nn.functional.cross_entropy(pred, y, label_smoothing=self.smoothing)),
+                              float(torch.nn.functional.cross_entropy(pred, y))))
+
+
+def test_label_smoothing_is_the_training_loss(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    check = _LossCheck(0.2)
+    TextClassifier.train(texts[:48], labels[:48], lm=lm, label_smoothing=0.2, ar_alpha=0, tar_beta=0,
+                         callbacks=[check], stage_epochs=(1, 0, 0, 0), bs=16, progress=False)
+    assert check.seen
+    for loss, smoothed, plain in check.seen:
+        assert loss == pytest.approx(smoothed, rel=1e-5)
+        assert abs(smoothed - plain) > 1e-4  # the smoothing changed the loss
+
+
+def test_label_smoothing_is_validated():
+    from ulmfit.classifier import ClassifierConfig
+
+    with pytest.raises(ValueError, match=r"ClassifierConfig.label_smoothing=1.0 is not accepted; expected a fraction"):
+        ClassifierConfig(label_smoothing=1.0)
+    with pytest.raises(ValueError, match=r"label_smoothing=0.1 applies to single-label classifiers only"):
+        ClassifierConfig(label_smoothing=0.1, multi_label=True)
