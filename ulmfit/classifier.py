@@ -315,12 +315,8 @@ class TextClassifier(SavedModel):
             valid_ids = clf.encode(valid_texts)
             valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
                                             bptt=config.bptt)
-        if config.multi_label:
-            loss_func = F.binary_cross_entropy_with_logits
-        elif config.label_smoothing:
-            loss_func = functools.partial(F.cross_entropy, label_smoothing=config.label_smoothing)
-        else:
-            loss_func = F.cross_entropy
+        loss_func = (F.binary_cross_entropy_with_logits if config.multi_label
+                     else functools.partial(F.cross_entropy, label_smoothing=config.label_smoothing))
         metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [accuracy]
         callbacks = list(callbacks)
         if config.ar_alpha or config.tar_beta:
