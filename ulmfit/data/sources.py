@@ -47,7 +47,6 @@ import json
 import os
 import re
 import sys
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +54,7 @@ from pathlib import Path
 from ulmfit.data.split import holdout_split
 from ulmfit.errors import UlmfitError
 from ulmfit.hub.archive import extract_local
+from ulmfit.user_warning import warn
 
 __all__ = [
     "iter_json_lines",
@@ -172,12 +172,11 @@ class _Decoder:
             shown = ", ".join(f"{p} ({n})" for p, n in self.bad[:5])
             if len(self.bad) > 5:
                 shown += f" and {len(self.bad) - 5} more"
-            warnings.warn(
+            warn(
                 f"{len(self.bad)} file(s) had bytes that are not valid {self.encoding}; "
                 f"{sum(n for _, n in self.bad)} replacement character(s) U+FFFD were put in their place: "
                 f"{shown} (pass encoding= to read them differently)",
                 DataWarning,
-                stacklevel=3,
             )
 
 
@@ -206,8 +205,8 @@ def _label_dirs(folder: Path, pattern: str) -> list[Path]:
     for d in sorted(candidates, key=lambda d: d.is_symlink()):  # real folders first, then links
         real = os.path.realpath(d)
         if real in seen:
-            warnings.warn(f"{d} is a link to {seen[real]}, which is already read as a class folder: skipped "
-                          "(its texts would count twice, under a second label)", DataWarning, stacklevel=3)
+            warn(f"{d} is a link to {seen[real]}, which is already read as a class folder: skipped "
+                 "(its texts would count twice, under a second label)", DataWarning)
             continue
         seen[real] = d
     return [d for d in candidates if seen.get(os.path.realpath(d)) == d]
@@ -423,9 +422,7 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
             else:
                 labels.append(str(raw))
     if dropped:
-        warnings.warn(
-            f"{path}: dropped {dropped} row(s) with missing values (on_missing='drop')", DataWarning, stacklevel=4
-        )
+        warn(f"{path}: dropped {dropped} row(s) with missing values (on_missing='drop')", DataWarning)
     return TextDataset(texts, labels if label_col else None)
 
 
@@ -717,11 +714,10 @@ def _finish(out: dict[str, TextDataset], wanted: list[str] | None, name: str) ->
         empty = [i for i, t in enumerate(ds.texts) if not t.strip()]
         if empty:
             shown = ", ".join(map(str, empty[:10])) + (" ..." if len(empty) > 10 else "")
-            warnings.warn(
+            warn(
                 f"source {name!r}, split {split_name!r}: {len(empty)} empty or whitespace-only text(s) kept "
                 f"(indices {shown})",
                 DataWarning,
-                stacklevel=3,
             )
     return out
 

@@ -17,12 +17,12 @@ import posixpath
 import urllib.error
 import urllib.parse
 import urllib.request
-import warnings
 from pathlib import Path
 
 from ulmfit.errors import DownloadError
 from ulmfit.hub.archive import archive_stem, extract, extract_once, is_extracted
 from ulmfit.hub.cache import cache_root
+from ulmfit.user_warning import warn
 
 __all__ = ["DownloadError", "UnverifiedDownloadWarning", "cache_dir", "download", "extract", "fetch", "sha256_file",
            "archive_stem"]
@@ -129,8 +129,8 @@ def download(
         raise _unreachable(url, dest, reason) from e
 
     if sha256 is None:  # said once the server answered (an offline failure is one line, not a warning too)
-        warnings.warn(f"{url}: no sha256 is known for this file, so it is used unverified"
-                      + ("" if size is not None else " (not even its size)"), UnverifiedDownloadWarning, stacklevel=2)
+        warn(f"{url}: no sha256 is known for this file, so it is used unverified"
+             + ("" if size is not None else " (not even its size)"), UnverifiedDownloadWarning)
     with response:
         status = getattr(response, "status", 200)
         if offset and status != 206:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 from ulmfit.errors import UlmfitError
 from ulmfit.hub.atomic import atomic_write, atomic_write_text
 from ulmfit.hub.safe_load import safe_torch_load
+from ulmfit.user_warning import warn
 from ulmfit.version import __version__
 
 __all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_sizes", "nonfinite_keys", "require", "verify_manifest",
@@ -151,8 +151,8 @@ def verify_manifest(folder: Path) -> None:
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
-        warnings.warn(f"{folder} has no {MANIFEST}: its files cannot be checked for tampering or an interrupted "
-                      "save; re-save it to add one", stacklevel=3)
+        warn(f"{folder} has no {MANIFEST}: its files cannot be checked for tampering or an interrupted "
+             "save; re-save it to add one")
         return
     manifest = read_json(path)
     files = manifest.get("files") if isinstance(manifest, dict) else None

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ulmfit.user_warning import warn
 
 __all__ = ["WeightDropLSTM", "single_chunk"]
 
@@ -55,8 +56,8 @@ def cpu_bf16_lstm_runs() -> bool:
                 out = _fused_lstm(x, hx, weights, True)[0]
             out.float().sum().backward()
     except RuntimeError:
-        warnings.warn("bf16 autocast: this CPU has no bfloat16 LSTM kernel (oneDNN needs AVX512-BF16), so the "
-                      "LSTM layers run in fp32 and the rest of the model in bf16", stacklevel=3)
+        warn("bf16 autocast: this CPU has no bfloat16 LSTM kernel (oneDNN needs AVX512-BF16), so the "
+             "LSTM layers run in fp32 and the rest of the model in bf16")
         return False
     return True
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -67,6 +66,7 @@ from ulmfit.train.optim import adam
 from ulmfit.train.param_groups import get_layer_groups, make_param_groups, set_trainable, spread_lr
 from ulmfit.train.precision import MixedPrecision
 from ulmfit.train.seed import seed_everything
+from ulmfit.user_warning import warn
 
 __all__ = ["Learner", "seed_everything"]
 
@@ -210,11 +210,10 @@ class Learner:
         # loader may be whole on every rank on purpose: the figures stay right, only slower.)
         dl_world = getattr(self.train_dl, "world_size", None)  # None: the loader shards as torch.distributed says
         if self.world_size > 1 and dl_world is not None and dl_world != self.world_size:
-            warnings.warn(
+            warn(
                 f"train_dl has world_size={dl_world} but {self.world_size} processes are running: "
                 "every rank will see the same data. Build loaders after "
-                "ulmfit.train.distributed.setup_distributed() (or pass rank/world_size).",
-                stacklevel=2,
+                "ulmfit.train.distributed.setup_distributed() (or pass rank/world_size)."
             )
         self.loss_func = loss_func
         self.opt_func = opt_func if opt_func is not None else adam
@@ -631,10 +630,9 @@ class Learner:
             return None
         model_state = self.model.state_dict()
         if nonfinite_keys(model_state):
-            warnings.warn(
+            warn(
                 f"not writing checkpoint {path}: the model's weights contain NaN/inf "
-                f"(last good checkpoint: {self.last_checkpoint or 'none'})",
-                stacklevel=2,
+                f"(last good checkpoint: {self.last_checkpoint or 'none'})"
             )
             return None
         done = self._epoch_done
