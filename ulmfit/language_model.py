@@ -439,7 +439,7 @@ class LanguageModel(SavedModel):
         With ``path``, a checkpoint is written there every ``checkpoint_every`` steps and at each epoch end;
         ``resume=path/checkpoint.pt`` continues an interrupted run to bitwise the same weights (CPU).
         ``config.seed`` seeds everything before the model is built: same seed, same data and threads ->
-        the same model.
+        the same model. Under torchrun rank 0 alone tokenizes; the other ranks receive its ids and vocabulary.
 
         ``init`` (a ``LanguageModel``, a saved folder or a registry name) continues pretraining that model
         instead of starting from random weights: its tokenizer, vocabulary, sizes and direction are kept
@@ -449,7 +449,13 @@ class LanguageModel(SavedModel):
         from ulmfit.data.split import holdout_split
         from ulmfit.text import Tokenizer, Vocab
         from ulmfit.train import seed_everything
-        from ulmfit.train.distributed import is_main_process
+        from ulmfit.train.distributed import (
+            broadcast_arrays,
+            broadcast_object,
+            is_distributed,
+            is_main_process,
+            setup_distributed,
+        )
 
         config = config or LMPretrainConfig()
         check_precision(resolve_precision(config.precision, config.device), config.device)  # fails now, in one line
@@ -463,19 +469,24 @@ class LanguageModel(SavedModel):
             valid = [texts[i] for i in valid_idx]
             texts = [texts[i] for i in train_idx]
             valid_source = f"hold-out of the training texts (valid_pct={config.valid_pct:g}, seed={config.seed})"
-        t0 = time.time()
-        tokens = tokenizer.tokenize(texts, n_workers=n_workers)
-        valid_tokens = tokenizer.tokenize(list(valid), n_workers=n_workers) if valid else []
-        vocab = base.vocab if base is not None else Vocab.build(tokens, max_vocab=config.max_vocab,
-                                                                 min_freq=config.min_freq)
-        if is_main_process():  # under torchrun every rank tokenizes (each needs the ids); one of them says so
+        setup_distributed()  # under torchrun rank 0 alone tokenizes; the other ranks receive its ids
+        vocab = train_ids = valid_ids = None
+        if is_main_process():
+            t0 = time.time()
+            tokens = tokenizer.tokenize(texts, n_workers=n_workers)
+            valid_tokens = tokenizer.tokenize(list(valid), n_workers=n_workers) if valid else []
+            vocab = base.vocab if base is not None else Vocab.build(tokens, max_vocab=config.max_vocab,
+                                                                     min_freq=config.min_freq)
             print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
                   f"vocab {len(vocab)}" + (" (kept from init=)" if base is not None else ""), flush=True)
-        numericalize = lambda token_lists: [np.asarray(vocab.numericalize(t), dtype=np.int64)  # noqa: E731
-                                            for t in token_lists]
-        return cls._pretrain(numericalize(tokens), numericalize(valid_tokens), vocab, tokenizer, arch, config,
-                             base, init_name, valid_source, path=path, progress=progress, resume=resume,
-                             checkpoint_every=checkpoint_every, callbacks=callbacks)
+            train_ids, valid_ids = ([np.asarray(vocab.numericalize(t), dtype=np.int64) for t in token_lists]
+                                    for token_lists in (tokens, valid_tokens))
+        if is_distributed():
+            vocab = Vocab.from_itos(broadcast_object(list(vocab.itos) if vocab is not None else None))
+            train_ids, valid_ids = broadcast_arrays(train_ids), broadcast_arrays(valid_ids)
+        return cls._pretrain(train_ids, valid_ids, vocab, tokenizer, arch, config, base, init_name, valid_source,
+                             path=path, progress=progress, resume=resume, checkpoint_every=checkpoint_every,
+                             callbacks=callbacks)
 
     @classmethod
     def pretrain_ids(cls, train_ids: Sequence[np.ndarray], valid_ids: Sequence[np.ndarray] = (), *, vocab=None,

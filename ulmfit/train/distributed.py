@@ -11,12 +11,15 @@ import atexit
 import gc
 import os
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
 __all__ = [
     "all_reduce_sum",
     "barrier",
+    "broadcast_arrays",
+    "broadcast_object",
     "get_rank",
     "get_world_size",
     "is_distributed",
@@ -87,6 +90,40 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
+
+
+def _comm_device() -> torch.device:
+    """Where collectives need their tensors: the current GPU under nccl, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def broadcast_object(obj):
+    """Rank 0's ``obj`` (picklable; between the job's own processes only) on every rank; the others pass
+    anything, e.g. None. ``obj`` itself when not distributed."""
+    if not is_distributed():
+        return obj
+    box = [obj if is_main_process() else None]
+    dist.broadcast_object_list(box, src=0, device=_comm_device())
+    return box[0]
+
+
+def broadcast_arrays(arrays: list[np.ndarray] | None) -> list[np.ndarray]:
+    """Rank 0's list of 1-D integer arrays (e.g. one document's token ids each) on every rank, as int64;
+    the other ranks pass None. One tensor broadcast for all the values. ``arrays`` itself when not
+    distributed."""
+    if not is_distributed():
+        return arrays
+    main = is_main_process()
+    lengths = broadcast_object([len(a) for a in arrays] if main else None)
+    if not lengths:
+        return []
+    device = _comm_device()
+    if main:
+        flat = torch.from_numpy(np.concatenate([np.asarray(a, dtype=np.int64) for a in arrays])).to(device)
+    else:
+        flat = torch.empty(sum(lengths), dtype=torch.int64, device=device)
+    dist.broadcast(flat, src=0)
+    return np.split(flat.cpu().numpy(), np.cumsum(lengths)[:-1])
 
 
 def shard_loader(dl, seed: int = 0):
