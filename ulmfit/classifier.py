@@ -271,7 +271,7 @@ class TextClassifier(SavedModel):
         from ulmfit.data import ClassificationLoader
         from ulmfit.models import AWDLSTMConfig, build_classifier
         from ulmfit.train import Learner, RNNRegularizer, accuracy, seed_everything
-        from ulmfit.train.distributed import setup_distributed
+        from ulmfit.train.distributed import broadcast_arrays, is_main_process, setup_distributed
 
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
         config = with_overrides(config or ClassifierConfig(), overrides)
@@ -303,7 +303,8 @@ class TextClassifier(SavedModel):
                   thresholds=[config.threshold] * len(classes), head=head,
                   meta={"backwards": lm.backwards, "lm": lm.meta.get("name", "custom")})
 
-        train_ids = clf.encode(train_texts)
+        # under torchrun rank 0 alone tokenizes; the other ranks receive its ids
+        train_ids = broadcast_arrays(clf.encode(train_texts) if is_main_process() else None)
         train_y = clf._targets(train_labels)
         bs = config.bs or (32 if len(train_ids) < 5000 else 64)
         train_dl = ClassificationLoader(train_ids, train_y, bs=bs, shuffle=True, pad_idx=arch.pad_token,
@@ -312,7 +313,7 @@ class TextClassifier(SavedModel):
         if valid is not None:
             valid_texts, valid_labels = list(valid[0]), list(valid[1])
             _check_pairs(valid_texts, valid_labels, "valid")
-            valid_ids = clf.encode(valid_texts)
+            valid_ids = broadcast_arrays(clf.encode(valid_texts) if is_main_process() else None)
             valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
                                             bptt=config.bptt)
         loss_func = (F.binary_cross_entropy_with_logits if config.multi_label

@@ -342,7 +342,15 @@ class LanguageModel(SavedModel):
         of texts or a data source name/path (its train + unsup texts). Returns the final validation metrics.
         """
         from ulmfit.data.split import holdout_split
+        from ulmfit.text import Vocab
         from ulmfit.train import seed_everything
+        from ulmfit.train.distributed import (
+            broadcast_arrays,
+            broadcast_object,
+            is_distributed,
+            is_main_process,
+            setup_distributed,
+        )
 
         config = with_overrides(config or LMFineTuneConfig(), overrides)
         check_schedule(config.schedule)
@@ -355,12 +363,18 @@ class LanguageModel(SavedModel):
             valid = [texts[i] for i in valid_idx]
             texts = [texts[i] for i in train_idx]
             valid_source = f"hold-out of the training texts (valid_pct={config.valid_pct:g}, seed={config.seed})"
-        tokens = self.tokenizer.tokenize(list(texts), n_workers=workers_for(len(texts), None))
-        valid_tokens = self.tokenizer.tokenize(list(valid), n_workers=workers_for(len(valid), None)) if valid else []
-        if config.vocab != "keep":
-            self._adapt_vocab(tokens, config)
-        train_ids = self.ids(tokens)
-        valid_ids = self.ids(valid_tokens)
+        setup_distributed()  # under torchrun rank 0 alone tokenizes; the other ranks receive its vocabulary and ids
+        train_ids = valid_ids = None
+        if is_main_process():
+            tokens = self.tokenizer.tokenize(list(texts), n_workers=workers_for(len(texts), None))
+            valid_tokens = (self.tokenizer.tokenize(list(valid), n_workers=workers_for(len(valid), None))
+                            if valid else [])
+            if config.vocab != "keep":
+                self._use_vocab(self._matched_vocab(tokens, config))
+            train_ids, valid_ids = self.ids(tokens), self.ids(valid_tokens)
+        if is_distributed():
+            self._use_vocab(Vocab.from_itos(broadcast_object(list(self.vocab.itos))))
+            train_ids, valid_ids = broadcast_arrays(train_ids), broadcast_arrays(valid_ids)
         n_tokens = int(sum(len(a) for a in train_ids))
         bs = config.bs or _auto_bs(n_tokens, config.bptt)
         epochs = config.epochs if config.epochs is not None else _auto_epochs(n_tokens)
@@ -591,24 +605,27 @@ class LanguageModel(SavedModel):
         model.load_state_dict(self.model.state_dict())
         self.model = model
 
-    def _adapt_vocab(self, token_lists, config: LMFineTuneConfig) -> None:
-        """Vocabulary matching: shared tokens keep their rows, new ones get the mean row and mean bias."""
-        from pretrained.fastai_io import match_embeddings
-        from ulmfit.models import build_language_model
+    def _matched_vocab(self, token_lists, config: LMFineTuneConfig):
+        """The vocabulary ``config.vocab`` asks for on these token lists (``self.vocab`` when nothing is new)."""
         from ulmfit.text import Vocab
 
         if config.vocab == "target":
-            new_vocab = Vocab.build(token_lists, max_vocab=config.max_vocab, min_freq=config.min_freq)
-        elif config.vocab == "extend":
+            return Vocab.build(token_lists, max_vocab=config.max_vocab, min_freq=config.min_freq)
+        if config.vocab == "extend":
             counts = Counter(t for doc in token_lists for t in doc)
             known = set(self.vocab.itos)
             new = [t for t, c in counts.most_common() if c >= config.min_freq and t not in known]
             base = [t for t in self.vocab.itos if t != "xxfake"]
-            if not new:
-                return
-            new_vocab = Vocab.from_itos((base + new)[: max(config.max_vocab, len(base))])
-        else:
-            raise ValueError(f"vocab={config.vocab!r}: expected 'extend', 'keep' or 'target'")
+            return Vocab.from_itos((base + new)[: max(config.max_vocab, len(base))]) if new else self.vocab
+        raise ValueError(f"vocab={config.vocab!r}: expected 'extend', 'keep' or 'target'")
+
+    def _use_vocab(self, new_vocab) -> None:
+        """Vocabulary matching: shared tokens keep their rows, new ones get the mean row and mean bias."""
+        from pretrained.fastai_io import match_embeddings
+        from ulmfit.models import build_language_model
+
+        if list(new_vocab.itos) == list(self.vocab.itos):
+            return
         state = match_embeddings(self.model.state_dict(), list(self.vocab.itos), list(new_vocab.itos))
         model = build_language_model(len(new_vocab), self.config)
         _load_weights(model, state, Path("<vocabulary matching>"))

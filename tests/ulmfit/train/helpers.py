@@ -1,9 +1,30 @@
-"""Tiny stand-ins for the training-core tests: a shuffling loader driven by set_epoch, small models."""
+"""Tiny stand-ins for the training-core tests: a shuffling loader driven by set_epoch, small models, and
+a two-process torchrun launcher."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 from torch import nn
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def run_torchrun(script: Path, *args: str, nproc: int = 2, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``torchrun --nproc_per_node nproc script *args`` on a free local port, one thread per process, the
+    repository importable; returns the finished process (stdout and stderr captured as text)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_addr",
+           "127.0.0.1", "--master_port", str(port), str(script), *map(str, args)]
+    return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 class EpochLoader:

@@ -1,41 +1,16 @@
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
 from tests.ulmfit.train.ddp_worker import main as run_single
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ulmfit.train.helpers import run_torchrun
 
 
 def test_two_process_ddp_matches_single_process(tmp_path):
     single, multi = tmp_path / "single", tmp_path / "ddp"
     run_single(single)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(_free_port()),
-        str(Path(__file__).with_name("ddp_worker.py")),
-        str(multi),
-    ]
-    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = run_torchrun(Path(__file__).with_name("ddp_worker.py"), multi, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     a = torch.load(single / "weights.pt", weights_only=True)
     b = torch.load(multi / "weights.pt", weights_only=True)
