@@ -58,7 +58,10 @@ def test_the_registry_imports_no_model_class_and_vision_no_text_code():
     hub = below("ulmfit/hub")
     assert not {m for m in hub if m.startswith(("ulmfit.language_model", "ulmfit.classifier", "pretrained"))}, hub
     assert not {m for m in hub if m.startswith("ulmfit.") and not m.startswith(("ulmfit.hub", "ulmfit.errors",
-                                                                                "ulmfit.version"))}
+                                                                                "ulmfit.version",
+                                                                                "ulmfit.user_warning"))}
+    layer0 = [root / "ulmfit" / f"{name}.py" for name in ("errors", "version", "user_warning")]
+    assert not {m for p in layer0 for m in imports(p) if m.startswith(("ulmfit", "vision", "pretrained"))}
     banned = ("ulmfit.data", "ulmfit.text", "ulmfit.language_model", "ulmfit.classifier", "ulmfit.model_folder")
     assert not {m for m in below("vision") if m.startswith(banned)}
     assert not {m for m in below("ulmfit/models") if m.startswith("ulmfit.train")}
