@@ -249,9 +249,12 @@ class TextClassifier(SavedModel):
                 learn.remove_cb(keep)
                 best_epoch = {"epoch": keep.best_epoch, keep.monitor: keep.best}
         model.eval()
-        if valid is not None and config.multi_label and config.tune_thresholds:
-            clf.thresholds = clf._tune_thresholds(valid[0], valid[1])
-        metrics_out = clf.evaluate(valid[0], valid[1]) if valid is not None else {}
+        metrics_out = {}
+        if valid is not None:  # the validation ids encoded for training, scored once (thresholds, then metrics)
+            probs = clf._predict_ids(setup["valid_ids"])
+            if config.multi_label and config.tune_thresholds:
+                clf.thresholds = clf._tune_thresholds(probs, setup["valid_y"])
+            metrics_out = clf._metrics(probs, setup["valid_y"])
         clf.training_log = log.as_dict()
         clf.evaluation = metrics_out or None
         clf.meta["history"] = [{"stage": "classifier", "train_documents": len(train_ids), "bs": bs,
@@ -266,8 +269,8 @@ class TextClassifier(SavedModel):
     @classmethod
     def _setup(cls, train_texts, train_labels, *, lm, valid, config, path, progress, callbacks, overrides) -> dict:
         """What training and the LR finder share: config checked, data split and encoded, the classifier
-        built from the LM, its Learner; ``{"clf", "learn", "config", "valid", "train_ids", "bs", "metrics",
-        "valid_source"}``."""
+        built from the LM, its Learner; ``{"clf", "learn", "config", "valid", "train_ids", "bs", "valid_ids",
+        "valid_y", "metrics", "valid_source"}``."""
         from ulmfit.data import ClassificationLoader
         from ulmfit.models import AWDLSTMConfig, build_classifier
         from ulmfit.train import Learner, RNNRegularizer, accuracy, seed_everything
@@ -309,13 +312,13 @@ class TextClassifier(SavedModel):
         bs = config.bs or (32 if len(train_ids) < 5000 else 64)
         train_dl = ClassificationLoader(train_ids, train_y, bs=bs, shuffle=True, pad_idx=arch.pad_token,
                                         bptt=config.bptt, seed=config.seed, drop_last=len(train_ids) > bs)
-        valid_dl = None
+        valid_dl = valid_ids = valid_y = None
         if valid is not None:
             valid_texts, valid_labels = list(valid[0]), list(valid[1])
             _check_pairs(valid_texts, valid_labels, "valid")
             valid_ids = broadcast_arrays(clf.encode(valid_texts) if is_main_process() else None)
-            valid_dl = ClassificationLoader(valid_ids, clf._targets(valid_labels), bs=bs * 2, pad_idx=arch.pad_token,
-                                            bptt=config.bptt)
+            valid_y = clf._targets(valid_labels)
+            valid_dl = ClassificationLoader(valid_ids, valid_y, bs=bs * 2, pad_idx=arch.pad_token, bptt=config.bptt)
         loss_func = (F.binary_cross_entropy_with_logits if config.multi_label
                      else functools.partial(F.cross_entropy, label_smoothing=config.label_smoothing))
         metrics = [_multi_accuracy(config.threshold)] if config.multi_label else [accuracy]
@@ -326,7 +329,7 @@ class TextClassifier(SavedModel):
                         moms=config.moms, precision=config.precision, clip=config.clip, path=path, device=config.device,
                         progress=progress, seed=config.seed, callbacks=callbacks)
         return {"clf": clf, "learn": learn, "config": config, "valid": valid, "train_ids": train_ids, "bs": bs,
-                "metrics": metrics, "valid_source": valid_source}
+                "valid_ids": valid_ids, "valid_y": valid_y, "metrics": metrics, "valid_source": valid_source}
 
     @classmethod
     def lr_find(cls, train_texts: Sequence[str] | str | Path, train_labels: Sequence | None = None, *,
@@ -374,7 +377,13 @@ class TextClassifier(SavedModel):
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        ids = self.encode(texts)
+        return self._predict_ids(self.encode(texts), bs)
+
+    @torch.no_grad()
+    def _predict_ids(self, ids: Sequence[np.ndarray], bs: int = 64) -> np.ndarray:
+        """:meth:`predict_proba` on texts already encoded by :meth:`encode`: ``(N, C)``."""
+        if not len(ids):
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
         model = self.model.eval()
         device = next(model.parameters()).device
         order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))   # length-sorted batches, less padding
@@ -391,7 +400,7 @@ class TextClassifier(SavedModel):
             from ulmfit.errors import NonFiniteOutputError
 
             raise NonFiniteOutputError(
-                f"the classifier produced NaN/inf probabilities for {bad.size} of {len(texts)} texts (first at "
+                f"the classifier produced NaN/inf probabilities for {bad.size} of {len(ids)} texts (first at "
                 f"index {int(bad[0])}): its weights are broken (was it trained with a diverging learning rate?)")
         return out
 
@@ -409,12 +418,13 @@ class TextClassifier(SavedModel):
         texts, labels = list(texts), list(labels)
         _check_pairs(texts, labels, "evaluate")
         y = self._targets(labels)    # raises on unknown labels, naming them
-        probs = self.predict_proba(texts)
+        return self._metrics(self.predict_proba(texts), y)
+
+    def _metrics(self, probs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         return classification_metrics(probs, y, self.classes, self.multi_label, np.asarray(self.thresholds))
 
-    def _tune_thresholds(self, texts: Sequence[str], labels: Sequence) -> list[float]:
-        y = self._targets(list(labels))
-        probs = self.predict_proba(list(texts))
+    def _tune_thresholds(self, probs: np.ndarray, y: np.ndarray) -> list[float]:
+        """Per-class thresholds maximising F1 on validation probabilities ``(N, C)`` and targets ``y``."""
         best = []
         for c in range(len(self.classes)):
             scores = [(f1_score(probs[:, c] >= t, y[:, c] > 0.5), -abs(t - 0.5), t)

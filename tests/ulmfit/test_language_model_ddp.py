@@ -16,8 +16,9 @@ def test_two_ranks_tokenize_once_and_train_the_same_models(tmp_path):
     proc = run_torchrun(Path(__file__).with_name("text_ddp_worker.py"), tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     main, other = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
-    # rank 0: pretrain train + valid, fine_tune train + valid, classifier train; rank 1 never tokenizes
-    assert main["calls"] == [2, 4, 5] and other["calls"] == [0, 0, 0]
+    # rank 0: train + valid texts of each step; rank 1 never tokenizes
+    assert main["calls"] == [2, 4, 6] and other["calls"] == [0, 0, 0]
+    assert main["classifier_valid"] == other["classifier_valid"]
     assert proc.stdout.count("tokenized 36 train / 4 valid documents") == 1
     # every rank got rank 0's vocabulary and ids, the ones a single process builds from the same texts
     texts = tiny_corpus()[:40]
