@@ -13,7 +13,12 @@ the defaults on test, once.
     python scripts/tune_classifier_recipe.py mr-1000 --grid-file grid.json --json-out tune.jsonl
 
 ``--grid``: a JSON list of ``ClassifierConfig`` overrides (``{}`` = the current defaults); tuples are given
-as lists. Prints one JSON line per (seed, candidate) and a table of mean valid-B accuracy per candidate.
+as lists. A candidate's ``"seed_offset": k`` trains its classifier with seed ``seed + k`` (the split and the
+LM fine-tuning keep ``seed``), so ``[{}, {"seed_offset": 1}, {"seed_offset": 2}]`` gives three classifiers
+that differ only in their seed. ``--save-probs`` adds each candidate's class probabilities on A and B to
+its JSON line, and the table then also scores the mean of all candidates' probabilities per seed (an
+ensemble of the grid). Prints one JSON line per (seed, candidate) and a table of mean valid-B accuracy per
+candidate.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -64,8 +71,10 @@ def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
         baseline = tfidf_baseline(tr, va, vb, seed=seed)  # C chosen on A, "test" = B
         for k, overrides in enumerate(grid):
             start = time.time()
-            clf = TextClassifier.train(tr[0], tr[1], lm=copy.deepcopy(lm), valid=va, seed=seed,
-                                       progress=not args.quiet, **_jsonable_overrides(overrides))
+            options = _jsonable_overrides(overrides)
+            clf_seed = seed + options.pop("seed_offset", 0)
+            clf = TextClassifier.train(tr[0], tr[1], lm=copy.deepcopy(lm), valid=va, seed=clf_seed,
+                                       progress=not args.quiet, **options)
             rec = {"task": task, "seed": seed, "candidate": k, "overrides": overrides,
                    "valid_a_accuracy": round(clf.evaluate(*va)["accuracy"], 4),
                    "valid_b_accuracy": round(clf.evaluate(*vb)["accuracy"], 4),
@@ -74,6 +83,11 @@ def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
                    "seconds": round(time.time() - start, 1), "lm": args.lm or pretrained.DEFAULT,
                    "lm_finetune": not args.no_lm_finetune, "lm_overrides": args.lm_overrides,
                    "n_train": len(tr[0]), "n_valid_b": len(vb[0])}
+            if args.save_probs:
+                rec.update(classes=[str(c) for c in clf.classes],
+                           valid_a_labels=[str(y) for y in va[1]], valid_b_labels=[str(y) for y in vb[1]],
+                           valid_a_probs=clf.predict_proba(va[0]).round(5).tolist(),
+                           valid_b_probs=clf.predict_proba(vb[0]).round(5).tolist())
             records.append(rec)
             print(json.dumps(rec), flush=True)
             if args.json_out:
@@ -96,7 +110,28 @@ def table(records: list[dict]) -> str:
                      f"| {mean_sd([r['valid_b_accuracy'] for r in rs])} "
                      f"| {mean_sd([r['tfidf_valid_b_accuracy'] for r in rs])} "
                      f"| {statistics.fmean(r['seconds'] for r in rs):.0f} |")
+    ensemble = grid_ensemble(records)
+    if ensemble:
+        lines.append(f"\nMean of all candidates' probabilities (valid A+B, per seed): "
+                     f"{', '.join(f'{s}: {100 * a:.2f} %' for s, a in ensemble.items())}; "
+                     f"mean {100 * statistics.fmean(ensemble.values()):.2f} %")
     return "\n".join(lines) + "\n"
+
+
+def grid_ensemble(records: list[dict]) -> dict[int, float]:
+    """Per seed, the valid A+B accuracy of the mean of all candidates' probabilities (records made with
+    ``--save-probs``; ``{}`` without them). Candidates with ``keep_best`` chose an epoch on A, so A+B flatters
+    them: give such grids to the table above instead."""
+    if not records or not all("valid_a_probs" in r for r in records):
+        return {}
+    out = {}
+    for seed in sorted({r["seed"] for r in records}):
+        rs = [r for r in records if r["seed"] == seed]
+        probs = np.mean([np.asarray(r["valid_a_probs"] + r["valid_b_probs"]) for r in rs], axis=0)
+        truth = rs[0]["valid_a_labels"] + rs[0]["valid_b_labels"]
+        pred = [rs[0]["classes"][i] for i in probs.argmax(1)]
+        out[seed] = float(np.mean([p == t for p, t in zip(pred, truth)]))
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -116,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nltk", type=Path, default=None)
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--save-probs", action="store_true",
+                        help="add each candidate's probabilities on A and B to its JSON line and score the mean "
+                             "of all candidates' probabilities (an ensemble of the grid)")
     args = parser.parse_args(argv)
     try:
         grid = json.loads(args.grid_file.read_text() if args.grid_file else args.grid)

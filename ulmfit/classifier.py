@@ -58,6 +58,7 @@ from ulmfit.language_model import (
 )
 from ulmfit.report import render_ensemble_report, write_lr_find_plot
 from ulmfit.saved_model import SavedModel, duration, jsonable, read_arch, read_vocab, saved_files, write_run_record
+from ulmfit.train.callbacks import Callback
 from ulmfit.train.precision import PRECISIONS, check_precision
 
 __all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble", "load_classifier"]
@@ -82,6 +83,7 @@ class ClassifierConfig:
     ar_alpha: float = 2.0                # activation regularization (AR) weight
     tar_beta: float = 1.0                # temporal activation regularization (TAR) weight
     label_smoothing: float = 0.0         # single-label loss: cross-entropy with targets smoothed by this much
+    lm_loss_weight: float = 0.0          # add this times the LM loss on the training texts (0: off)
     multi_label: bool = False            # several labels per text (sigmoid outputs)
     threshold: float = 0.5               # multi-label decision threshold (per label after tuning)
     tune_thresholds: bool = True         # multi-label: pick per-label thresholds on the validation set
@@ -108,8 +110,8 @@ class ClassifierConfig:
             "lr_decay": POSITIVE,
             "schedule": one_of(*SCHEDULES), "bs": optional(INT_GE1), "bptt": INT_GE1, "max_len": INT_GE1,
             "drop_mult": NON_NEGATIVE, "wd": NON_NEGATIVE, "moms": MOMS, "ar_alpha": NON_NEGATIVE,
-            "tar_beta": NON_NEGATIVE, "label_smoothing": FRACTION, "multi_label": one_of(True, False),
-            "threshold": FRACTION,
+            "tar_beta": NON_NEGATIVE, "label_smoothing": FRACTION, "lm_loss_weight": NON_NEGATIVE,
+            "multi_label": one_of(True, False), "threshold": FRACTION,
             "tune_thresholds": one_of(True, False), "valid_pct": FRACTION, "keep_best": one_of(True, False),
             "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED, "device": DEVICE})
         if self.multi_label and self.label_smoothing:
@@ -167,6 +169,28 @@ def _auto_stage_lr_mults(n_docs: int) -> tuple[float, ...]:
     if n_docs < 20000:
         return (1.0, 1.0, 1.0, 2.0)
     return (1.0, 0.5, 0.25, 0.125)
+
+
+class _LanguageModelLoss(Callback):
+    """Adds ``weight`` times the language-model loss on each training batch's own texts to the classifier
+    loss (the auxiliary LM objective of Chronopoulou et al. 2019, "An Embarrassingly Simple Approach for
+    Transfer Learning from Pretrained Language Models"): the encoder keeps predicting the next token
+    through the tied decoder and the LM's decoder ``bias`` (kept fixed) while it learns the task.
+    Skipped while the whole encoder is frozen (the head-only stage), where it could train nothing."""
+
+    def __init__(self, weight: float, bias: torch.Tensor | None):
+        self.weight = float(weight)
+        self.bias = None if bias is None else bias.detach().clone()
+
+    def before_fit(self, learn) -> None:
+        if self.bias is not None:
+            self.bias = self.bias.to(next(learn.model.parameters()).device)
+
+    def after_loss(self, learn) -> None:
+        model = learn.model
+        if not learn.training or not any(p.requires_grad for p in model.encoder.parameters()):
+            return
+        learn.loss = learn.loss + self.weight * model.next_token_loss(learn.xb, learn.out[1], self.bias)
 
 
 class TextClassifier(SavedModel):
@@ -325,6 +349,8 @@ class TextClassifier(SavedModel):
         callbacks = list(callbacks)
         if config.ar_alpha or config.tar_beta:
             callbacks.append(RNNRegularizer(alpha=config.ar_alpha, beta=config.tar_beta))
+        if config.lm_loss_weight:
+            callbacks.append(_LanguageModelLoss(config.lm_loss_weight, getattr(lm.model.decoder, "bias", None)))
         learn = Learner(model, train_dl, valid_dl, loss_func=loss_func, metrics=metrics, wd=config.wd,
                         moms=config.moms, precision=config.precision, clip=config.clip, path=path, device=config.device,
                         progress=progress, seed=config.seed, callbacks=callbacks)

@@ -127,6 +127,25 @@ def test_the_tuning_script_never_reads_a_test_split(monkeypatch, tmp_path):
                 "seconds": 10.0}, {"candidate": 0, "overrides": {}, "valid_b_accuracy": 0.7,
                                    "tfidf_valid_b_accuracy": 0.6, "seconds": 20.0}]
     assert "| 0 | `{}` | 2 | 60.00 ± 14.14 | 60.00 ± 0.00 | 15 |" in tune.table(records)
+    assert "Mean of all candidates" not in tune.table(records)   # no probabilities saved
+
+
+def test_the_tuning_script_scores_the_mean_of_the_candidates_probabilities():
+    tune = load_script("tune_classifier_recipe")
+
+    def rec(seed, candidate, a_probs, b_probs):
+        return {"seed": seed, "candidate": candidate, "overrides": {"seed_offset": candidate},
+                "valid_b_accuracy": 0.5, "tfidf_valid_b_accuracy": 0.5, "seconds": 1.0, "classes": ["neg", "pos"],
+                "valid_a_labels": ["pos", "neg"], "valid_b_labels": ["pos", "pos"],
+                "valid_a_probs": a_probs, "valid_b_probs": b_probs}
+
+    # seed 1: each candidate gets 2 of 4 right, their mean gets all 4; seed 2: the mean gets 1 of 4
+    records = [rec(1, 0, [[0.4, 0.6], [0.6, 0.4]], [[0.6, 0.4], [0.6, 0.4]]),
+               rec(1, 1, [[0.55, 0.45], [0.45, 0.55]], [[0.1, 0.9], [0.1, 0.9]]),
+               rec(2, 0, [[0.6, 0.4], [0.4, 0.6]], [[0.4, 0.6], [0.6, 0.4]]),
+               rec(2, 1, [[0.6, 0.4], [0.4, 0.6]], [[0.4, 0.6], [0.6, 0.4]])]
+    assert tune.grid_ensemble(records) == {1: 1.0, 2: 0.25}
+    assert "1: 100.00 %, 2: 25.00 %; mean 62.50 %" in tune.table(records)
 
 
 def _nltk_with(shared_data, name: str):

@@ -299,3 +299,44 @@ def test_label_smoothing_is_validated():
         ClassifierConfig(label_smoothing=1.0)
     with pytest.raises(ValueError, match=r"label_smoothing=0.1 applies to single-label classifiers only"):
         ClassifierConfig(label_smoothing=0.1, multi_label=True)
+
+
+class _LMLossCheck(Callback):
+    """Records, for every training batch, the learner's loss (after every callback added to it), the plain
+    cross-entropy and the LM loss of the same batch (AR/TAR are off)."""
+
+    def __init__(self, bias):
+        self.bias, self.seen = bias, []
+
+    def after_pred(self, learn):   # before the step changes the tied embedding
+        if learn.training:
+            with torch.no_grad():
+                self.lm_loss = float(learn.model.next_token_loss(learn.xb, learn.out[1], self.bias))
+
+    def before_step(self, learn):   # every callback's after_loss has run
+        if learn.training:
+            self.seen.append((learn.stage.name, float(learn.loss.detach()),
+                              float(torch.nn.functional.cross_entropy(learn.pred.detach(), learn.yb)), self.lm_loss))
+
+
+def test_lm_loss_weight_adds_the_language_model_loss_once_the_encoder_trains(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    check = _LMLossCheck(lm.model.decoder.bias.detach())
+    clf = TextClassifier.train(texts[:48], labels[:48], lm=lm, lm_loss_weight=0.5, ar_alpha=0, tar_beta=0,
+                               callbacks=[check], stage_epochs=(1, 1, 0, 1), bs=16, progress=False)
+    stages = {name for name, *_ in check.seen}
+    assert stages == {"head only", "last 2 groups", "all layers"}
+    for name, loss, plain, lm_loss in check.seen:
+        assert lm_loss > 1.0   # next-token cross entropy over a vocabulary: never near 0 here
+        expected = plain if name == "head only" else plain + 0.5 * lm_loss   # frozen encoder: nothing to add
+        assert loss == pytest.approx(expected, rel=1e-4)
+    assert not any(k.startswith("decoder") or "bias" == k for k in clf.model.state_dict())
+    assert clf.meta["history"][-1]["config"]["lm_loss_weight"] == 0.5
+
+
+def test_lm_loss_weight_is_validated():
+    from ulmfit.classifier import ClassifierConfig
+
+    with pytest.raises(ValueError, match=r"ClassifierConfig.lm_loss_weight=-1 is not accepted"):
+        ClassifierConfig(lm_loss_weight=-1)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ulmfit.models.awd_lstm import AWDLSTM, AWDLSTMConfig
+from ulmfit.models.chunked_softmax import linear_cross_entropy
 
 __all__ = [
     "AWDLSTMClassifier",
@@ -128,21 +129,55 @@ class AWDLSTMClassifier(nn.Module):
         """No state survives a batch; kept for the Learner's reset protocol."""
         self.encoder.reset()
 
+    def _text_first(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, T) -> (the pads squeezed out of each row: its text first, order kept, pads after (B, T),
+        text lengths (B,))."""
+        is_text = x != self.pad_idx
+        order_in_row = torch.sort((~is_text).to(torch.int8), dim=1, stable=True).indices
+        return x.gather(1, order_in_row), is_text.sum(1)
+
+    def _first_pooled(self, n: int) -> int:
+        """First pooled position of a row of ``n`` tokens: the first chunk starting within its last max_len."""
+        return max(0, -(-(n - self.max_len) // self.bptt) * self.bptt)
+
+    def pooled_ids(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The token ids at the positions of :meth:`encode`'s output. x: (B, T) -> (ids (B, L) int64, pad
+        elsewhere; mask (B, L) bool), with the same L and mask as :meth:`encode` gives for ``x``."""
+        text_first, lengths = self._text_first(x)
+        starts = torch.tensor([self._first_pooled(n) for n in lengths.tolist()], device=x.device)
+        n_kept = lengths - starts
+        width = max(int(n_kept.max()) if len(n_kept) else 0, 1)
+        mask = torch.arange(width, device=x.device).unsqueeze(0) < n_kept.unsqueeze(1)
+        cols = (starts.unsqueeze(1) + torch.arange(width, device=x.device)).clamp_max(max(x.size(1) - 1, 0))
+        ids = text_first.gather(1, cols) if x.size(1) else x.new_full((x.size(0), width), self.pad_idx)
+        return ids.masked_fill(~mask, self.pad_idx), mask
+
+    def next_token_loss(self, x: torch.Tensor, out: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """The language-model objective on the classifier's own encoder output: mean cross entropy of
+        predicting each pooled token from the output at the position before it, through the tied decoder
+        (the embedding matrix) and the LM's decoder ``bias`` (V,) when given.
+
+        x: (B, T) int64, the classifier's input; out: (B, L, E), :meth:`encode`'s output for ``x`` -> scalar.
+        Rows with fewer than two pooled tokens add nothing; with none at all in the batch the loss is 0.
+        """
+        ids, mask = self.pooled_ids(x)
+        pairs = mask[:, :-1] & mask[:, 1:]  # (B, L-1): a token and its successor both pooled
+        if not bool(pairs.any()):
+            return out.sum() * 0.0
+        h = out[:, :-1][pairs]  # (N, E)
+        return linear_cross_entropy(h, self.encoder.embedding.weight, bias, ids[:, 1:][pairs])
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T) int64 -> (out (B, L, E), mask (B, L) bool, True at pooled text positions)."""
         if x.dim() != 2:
             raise ValueError(f"the classifier expects token ids of shape (B, T), got shape {tuple(x.shape)}")
         B, device = x.size(0), x.device
-        is_text = x != self.pad_idx
-        lengths = is_text.sum(1)  # (B,)
-        # Squeeze the pads out: text first (order kept), pads after; then sort rows longest first so that
-        # the rows still reading at any chunk are a prefix of the batch.
-        order_in_row = torch.sort((~is_text).to(torch.int8), dim=1, stable=True).indices
+        text_first, lengths = self._text_first(x)
+        # sort rows longest first so that the rows still reading at any chunk are a prefix of the batch
         lengths_sorted, row_order = torch.sort(lengths, descending=True, stable=True)
-        xs = x.gather(1, order_in_row)[row_order]
+        xs = text_first[row_order]
         lens = lengths_sorted.tolist()
-        # first pooled position of each row: the first chunk starting within its last max_len tokens
-        starts = [max(0, -(-(n - self.max_len) // self.bptt) * self.bptt) for n in lens]
+        starts = [self._first_pooled(n) for n in lens]
         width = max([n - s for n, s in zip(lens, starts)] + [1])  # >= 1 so that empty rows pool to zeros
         emb_sz = self.cfg.emb_sz
         rows_idx, cols_idx, values = [], [], []

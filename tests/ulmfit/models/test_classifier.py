@@ -137,3 +137,34 @@ def test_all_pad_rows_and_bf16_autocast_training_step():
     assert torch.isfinite(logits).all() and raw.shape[:2] == (3, 6)  # row 0 keeps chunks 4.. of 10 tokens
     torch.nn.functional.cross_entropy(logits.float(), torch.tensor([0, 1, 2])).backward()
     assert clf.encoder.rnns[0].weight_hh.grad is not None
+
+
+def test_next_token_loss_is_the_language_models_loss_on_each_rows_text():
+    import torch.nn.functional as F
+
+    lm = build_language_model(30, AWDLSTMConfig(emb_sz=6, n_hid=10, n_layers=3)).eval()
+    torch.nn.init.normal_(lm.decoder.bias)
+    clf = _clf(bptt=4, max_len=8).eval()    # several chunks per row, and a row longer than max_len
+    clf.encoder.load_state_dict(lm.encoder.state_dict())
+    rows = [torch.randint(2, 30, (n,)) for n in (11, 5, 1)]
+    x = torch.full((3, 13), PAD)
+    x[0, :11] = rows[0]
+    x[1, 8:] = rows[1]   # padded before the text
+    x[2, 3] = rows[2]    # one token: nothing to predict
+    with torch.no_grad():
+        out = clf(x)[1]
+        ids, mask = clf.pooled_ids(x)
+        loss = clf.next_token_loss(x, out, lm.decoder.bias)
+        # row 0 pools its last 8 tokens (positions 3-10: the chunks from 4 on, max_len 8 at bptt 4 -> from 4)
+        assert mask.sum(1).tolist() == [7, 5, 1] and ids[0, :7].tolist() == rows[0][4:].tolist()
+        assert ids[1, :5].tolist() == rows[1].tolist() and ids[2, 0] == rows[2][0] and ids[2, 1] == PAD
+        nll = []
+        for row, first in ((rows[0], 4), (rows[1], 0)):
+            lm.reset()
+            logits = lm(row.unsqueeze(0))[0][0]    # the LM reads the whole row from a zero state
+            nll.append(F.cross_entropy(logits[first:-1], row[first + 1:], reduction="none"))
+        expected = torch.cat(nll).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    empty = torch.full((2, 4), PAD)
+    empty[0, 0] = 5
+    assert clf.next_token_loss(empty, clf(empty)[1]).item() == 0.0
