@@ -218,10 +218,10 @@ def summarize(records: Sequence[dict[str, Any]]) -> str:
     for task in sorted({k[0] for k in groups}, key=str):
         out.append(f"### {task}")
         out.append("")
-        out.append("| LM | LM fine-tune | limits (train/test) | n seeds | ULMFiT test acc % | bwd % | fwd+bwd % "
-                   "| TF-IDF+LR test acc % | valid-B final % | valid-B best % | best-weights test % (informational) "
-                   "| min / run |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        out.append("| LM | LM fine-tune | limits (train/test) | n seeds | ULMFiT test acc % | bwd % | ensemble % "
+                   "| 1 fwd + 1 bwd % | TF-IDF+LR test acc % | valid-B final % | valid-B best % "
+                   "| best-weights test % (informational) | min / run |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         keys = sorted((k for k in groups if k[0] == task), key=lambda k: (str(k[1]), not k[2], str(k[3]), str(k[4])))
         for key in keys:
             recs = groups[key]
@@ -233,7 +233,8 @@ def summarize(records: Sequence[dict[str, Any]]) -> str:
                 f"| {lm} | {'yes' if finetune else 'no'} | {limits} | {len(recs)} ({', '.join(map(str, seeds))}) "
                 f"| {_mean_sd([r.get('test_accuracy') for r in recs])} "
                 f"| {_mean_sd([r.get('bwd_test_accuracy') for r in recs])} "
-                f"| {_mean_sd([r.get('ensemble_test_accuracy') for r in recs])} "
+                f"| {_mean_sd([r.get('ensemble_test_accuracy') for r in recs])}{_members(recs)} "
+                f"| {_mean_sd([_pair_accuracy(r) for r in recs])} "
                 f"| {_mean_sd([r.get('tfidf_test_accuracy') for r in recs])} "
                 f"| {_mean([r.get('valid_b_accuracy') for r in recs])} "
                 f"| {_mean([r.get('best_valid_b_accuracy') for r in recs])} "
@@ -241,6 +242,19 @@ def summarize(records: Sequence[dict[str, Any]]) -> str:
                 f"| {_mean(minutes, scale=1 / 60, digits=1)} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _pair_accuracy(rec: dict[str, Any]) -> float | None:
+    """Test accuracy of one forward + one backward classifier: the ``pair_`` figure when the ensemble had more
+    members, else the ensemble's (records before ``ensemble_members`` existed had exactly that pair)."""
+    if "pair_test_accuracy" in rec:
+        return rec["pair_test_accuracy"]
+    return rec.get("ensemble_test_accuracy") if rec.get("ensemble_members", 2) == 2 else None
+
+
+def _members(recs: list[dict[str, Any]]) -> str:
+    members = sorted({r.get("ensemble_members", 2) for r in recs if r.get("ensemble_test_accuracy") is not None})
+    return f" ({'/'.join(map(str, members))} members)" if members else ""
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -329,6 +343,7 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
     ensemble = {}
     if args.ensemble:
         from ulmfit import ClassifierEnsemble
+        from ulmfit.classifier import auto_members_per_lm
         from ulmfit.hub.registry import twin_of
 
         twin = twin_of(lm_name)
@@ -336,11 +351,19 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
             raise SystemExit(f"--ensemble: {lm_name!r} has no registered backward twin")
         bwd_lm = LanguageModel.from_pretrained(twin)
         if not args.no_lm_finetune:
-            bwd_lm.fine_tune(lm_texts, seed=seed, progress=progress)
-        bwd = TextClassifier.train(tr[0], tr[1], lm=bwd_lm, valid=va, seed=seed, progress=progress)
-        both = ClassifierEnsemble([clf, bwd])
+            bwd_lm.fine_tune(lm_texts, seed=seed, progress=progress, **lm_overrides)
+        # the members ClassifierEnsemble.train makes (member k of each LM: seed + k), the forward seed's
+        # classifier above reused as the first
+        n = auto_members_per_lm(len(tr[0]))
+        fwd = [clf] + [TextClassifier.train(tr[0], tr[1], lm=lm, valid=va, seed=seed + k, progress=progress,
+                                            **clf_overrides) for k in range(1, n)]
+        bwd = [TextClassifier.train(tr[0], tr[1], lm=bwd_lm, valid=va, seed=seed + k, progress=progress,
+                                    **clf_overrides) for k in range(n)]
         test = (test_texts, test_labels)
-        ensemble = {**accuracies("bwd_", bwd, test, va, vb), **accuracies("ensemble_", both, test, va, vb)}
+        ensemble = {**accuracies("bwd_", bwd[0], test, va, vb),
+                    **accuracies("ensemble_", ClassifierEnsemble(fwd + bwd), test, va, vb), "ensemble_members": 2 * n}
+        if n > 1:   # what one classifier per direction (the previous default) gives on the same runs
+            ensemble.update(accuracies("pair_", ClassifierEnsemble([fwd[0], bwd[0]]), test, va, vb))
 
     baseline = tfidf_baseline(tr, vab, (test_texts, test_labels), seed=seed)
     history = (clf.meta.get("history") or [{}])[-1]

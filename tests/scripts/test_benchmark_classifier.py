@@ -56,6 +56,18 @@ def test_summarize_mean_and_sample_sd(bench):
     assert ablation["n seeds"].startswith("1") and ablation["ULMFiT test acc %"] == "70.00 ± n/a"
 
 
+def test_summarize_ensemble_columns(bench):
+    old = [dict(_record(s, 0.8, 0.7, task="mr"), bwd_test_accuracy=0.79, ensemble_test_accuracy=0.82) for s in (1, 2)]
+    new = [dict(_record(s, 0.6, 0.7, task="demo"), bwd_test_accuracy=0.6, ensemble_test_accuracy=0.66 + s / 100,
+                ensemble_members=6, pair_test_accuracy=0.62) for s in (1, 2)]
+    table = bench.summarize(old + new)
+    header = [cell.strip() for cell in table.splitlines()[2].strip("|").split("|")]
+    before, after = dict(zip(header, _row(table, "(2 members)"))), dict(zip(header, _row(table, "(6 members)")))
+    # records without a member count were one forward + one backward classifier: both columns say so
+    assert before["ensemble %"] == "82.00 ± 0.00 (2 members)" and before["1 fwd + 1 bwd %"] == "82.00 ± 0.00"
+    assert after["ensemble %"] == "67.50 ± 0.71 (6 members)" and after["1 fwd + 1 bwd %"] == "62.00 ± 0.00"
+
+
 def test_summarize_keeps_smoke_runs_apart(bench):
     table = bench.summarize([_record(1, 0.5, 0.5, limit_train=300), _record(2, 0.9, 0.9)])
     assert len([line for line in table.splitlines() if line.startswith("| ulmfit")]) == 2

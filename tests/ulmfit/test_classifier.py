@@ -340,3 +340,36 @@ def test_lm_loss_weight_is_validated():
 
     with pytest.raises(ValueError, match=r"ClassifierConfig.lm_loss_weight=-1 is not accepted"):
         ClassifierConfig(lm_loss_weight=-1)
+
+
+def test_ensemble_train_averages_seeds_per_language_model(tiny_lm_dir):
+    from ulmfit.classifier import auto_members_per_lm
+
+    (texts, labels), (valid_texts, valid_labels) = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    ens = ClassifierEnsemble.train(texts[:64], labels[:64], lms=[lm], valid=(valid_texts[:24], valid_labels[:24]),
+                                   seed=7, **FAST)
+    assert auto_members_per_lm(64) == 3 and auto_members_per_lm(1999) == 3 and auto_members_per_lm(2000) == 1
+    assert [m.meta["history"][-1]["config"]["seed"] for m in ens.models] == [7, 8, 9]
+    probs = [m.predict_proba(valid_texts[:24]) for m in ens.models]
+    assert not np.allclose(probs[0], probs[1])          # the seeds made different classifiers
+    assert np.allclose(ens.predict_proba(valid_texts[:24]), np.mean(probs, axis=0))
+    assert ens.evaluation["accuracy"] == ens.evaluate(valid_texts[:24], valid_labels[:24])["accuracy"]
+    # member 0 is exactly what TextClassifier.train gives with the same seed
+    single = TextClassifier.train(texts[:64], labels[:64], lm=lm, valid=(valid_texts[:24], valid_labels[:24]),
+                                  seed=7, **FAST)
+    assert np.array_equal(single.predict_proba(valid_texts[:24]), probs[0])
+
+
+def test_ensemble_train_shares_one_hold_out_and_checks_its_arguments(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    ens = ClassifierEnsemble.train(texts[:60], labels[:60], lms=[lm, lm], members_per_lm=2, valid_pct=0.2, **FAST)
+    assert len(ens.models) == 4 and ens.evaluation is not None
+    sources = {m.meta["history"][-1]["valid_source"] for m in ens.models}
+    assert sources == {"given (valid=)"}          # the ensemble's one hold-out, not one per member seed
+    assert {m.meta["history"][-1]["train_documents"] for m in ens.models} == {48}
+    with pytest.raises(ValueError, match="members_per_lm must be None"):
+        ClassifierEnsemble.train(texts[:60], labels[:60], lms=[lm], members_per_lm=0)
+    with pytest.raises(ValueError, match="at least one language model"):
+        ClassifierEnsemble.train(texts[:60], labels[:60], lms=[])

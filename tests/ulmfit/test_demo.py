@@ -46,13 +46,18 @@ def test_demo_ensembles_by_default_when_the_lm_has_a_twin(with_twin, tiny_lm_dir
     main(["demo", "--lm", str(tiny_lm_dir), "--out", str(out), "--quick", "--quiet"])
     text = capsys.readouterr().out
     assert f"forward + backward ensemble: {tiny_lm_dir} and {tiny_bwd_dir}" in text
-    assert "forward classifier: accuracy" in text and "backward classifier: accuracy" in text
+    # 320 labelled reviews: three seeds per language model
+    assert "[3/4] training 6 classifiers (3 seeds per language model" in text
+    for direction in ("forward", "backward"):
+        for seed in (42, 43, 44):
+            assert f"{direction} classifier (seed {seed}): accuracy" in text
+    assert "ensemble (mean of the 6 classifiers' probabilities)" in text
     assert f"ulmfit predict {out}/ensemble" in text
-    assert (out / "backward" / "classifier" / "labels.json").is_file()
+    assert (out / "backward" / "lm" / "model.pt").is_file() and not (out / "classifier").exists()
     page = (out / "ensemble" / "report.html").read_text()
-    assert 'href="member-1/report.html"' in page and 'id="confusion"' in page
+    assert 'href="member-5/report.html"' in page and 'id="confusion"' in page
     ens = load_classifier(out / "ensemble")
-    assert [m.backwards for m in ens.models] == [False, True]
+    assert [m.backwards for m in ens.models] == [False] * 3 + [True] * 3
 
 
 def test_no_ensemble_trains_the_forward_classifier_only(with_twin, tiny_lm_dir, tmp_path, capsys):
