@@ -585,6 +585,7 @@ class ClassifierEnsemble:
         if valid is None and config.valid_pct > 0:
             (texts, labels), valid = split_holdout(texts, labels, config.valid_pct, config.seed)
         n = members_per_lm or auto_members_per_lm(len(texts))
+        lms = [_resolve_lm(lm) for lm in lms]   # a name or folder is loaded once, not once per member
         models = [TextClassifier.train(texts, labels, lm=lm, valid=valid, progress=progress,
                                        config=replace(config, seed=config.seed + k, valid_pct=0.0))
                   for lm in lms for k in range(n)]
