@@ -162,8 +162,8 @@ def auto_members_per_lm(n_docs: int) -> int:
     Under 2,000 labelled texts a classifier's accuracy swings by several points with its seed alone, so
     three seeds per LM are averaged: on MR's first 1,000 sentences (700 per seed, seeds 42-44, the hold-out
     halves only; ``scripts/tune_classifier_recipe.py``) three forward + three backward classifiers scored
-    71.0 % against 68.7 % for one of each. Each member costs one more classifier training; from 2,000 texts
-    on one member per LM.
+    71.0 % against 68.7 % for one of each, and four or five per LM were no better (70.3, 70.8 %). Each member
+    costs one more classifier training; from 2,000 texts on one member per LM.
     """
     return 3 if n_docs < 2000 else 1
 
