@@ -225,3 +225,36 @@ def test_accuracies_scores_test_and_both_holdout_halves(bench):
 
     got = bench.accuracies("bwd_", Fixed(), (["a", "b"], ["a", "x"]), (["c"], ["c"]), ([], []))
     assert got == {"bwd_test_accuracy": 0.5, "bwd_valid_a_accuracy": 1.0, "bwd_valid_b_accuracy": None}
+
+
+def test_the_tuning_script_fine_tunes_the_lm_with_the_seed_plus_its_offset(monkeypatch, tmp_path):
+    import types
+
+    import ulmfit
+
+    tune = load_script("tune_classifier_recipe")
+    import benchmark_classifier
+
+    seen = {}
+
+    class StopHere(Exception):
+        pass
+
+    class FakeLM:
+        @classmethod
+        def from_pretrained(cls, name):
+            return cls()
+
+        def fine_tune(self, texts, **kwargs):
+            seen.update(kwargs)
+            raise StopHere
+
+    monkeypatch.setattr(ulmfit, "LanguageModel", FakeLM)
+    monkeypatch.setitem(benchmark_classifier.LOADERS, "fake", "load_fake")
+    monkeypatch.setattr(benchmark_classifier, "load_fake", lambda nltk_dir: ((["a", "b"] * 10, ["p", "n"] * 10), None),
+                        raising=False)
+    args = types.SimpleNamespace(nltk=tmp_path, valid_pct=0.3, lm="x", no_lm_finetune=False, quiet=True,
+                                 lm_overrides={}, lm_seed_offset=5)
+    with pytest.raises(StopHere):
+        tune.run("fake", [42], [{}], args)
+    assert seen["seed"] == 47
