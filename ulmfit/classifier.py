@@ -569,8 +569,8 @@ class ClassifierEnsemble:
         Member ``k`` of each LM is :meth:`TextClassifier.train` with ``seed + k`` (head, batch order and dropout
         differ; the data do not). ``members_per_lm`` None: by the number of labelled texts, 3 under 2,000 and 1
         from there (:func:`auto_members_per_lm`). Without ``valid``, one ``valid_pct`` hold-out (drawn with
-        ``seed``) is shared by every member and scores the ensemble. Other arguments as
-        :meth:`TextClassifier.train`.
+        ``seed``) is shared by every member and scores the ensemble. ``train_texts``/``train_labels``,
+        ``config``, ``progress`` and the ``ClassifierConfig`` keywords as in :meth:`TextClassifier.train`.
 
             ens = ClassifierEnsemble.train(texts, labels, lms=[fwd_lm, bwd_lm], valid=(valid_texts, valid_labels))
         """
