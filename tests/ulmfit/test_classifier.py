@@ -342,6 +342,41 @@ def test_lm_loss_weight_is_validated():
         ClassifierConfig(lm_loss_weight=-1)
 
 
+class _LossVsPlain(Callback):
+    """Per training step: the stage, the learner's loss and the plain cross-entropy of its clean forward
+    (read after the step: the library's callbacks come after the user's)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def after_step(self, learn):
+        if learn.training:
+            self.seen.append((learn.stage.name, float(learn.loss.detach()),
+                              float(torch.nn.functional.cross_entropy(learn.pred.detach(), learn.yb))))
+
+
+def test_adversarial_eps_adds_a_perturbed_pass_in_every_stage(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    check = _LossVsPlain()
+    # bptt 16 and max_len 32: long reviews are read in many chunks, the early ones without gradients
+    clf = TextClassifier.train(texts[:32], labels[:32], lm=lm, adversarial_eps=0.1, ar_alpha=0, tar_beta=0, bptt=16,
+                               max_len=32, callbacks=[check], stage_epochs=(1, 1, 0, 1), bs=16, progress=False)
+    assert {name for name, *_ in check.seen} == {"head only", "last 2 groups", "all layers"}
+    for _, loss, plain in check.seen:
+        # loss = plain + the perturbed pass's cross-entropy (its own dropout masks), which is never near 0 here
+        assert loss - plain > 0.1
+    assert clf.meta["history"][-1]["config"]["adversarial_eps"] == 0.1
+    assert all(torch.isfinite(p).all() for p in clf.model.parameters())
+
+
+def test_adversarial_eps_is_validated():
+    from ulmfit.classifier import ClassifierConfig
+
+    with pytest.raises(ValueError, match=r"ClassifierConfig.adversarial_eps=-0.1 is not accepted"):
+        ClassifierConfig(adversarial_eps=-0.1)
+
+
 def test_ensemble_train_averages_seeds_per_language_model(tiny_lm_dir):
     from ulmfit.classifier import auto_members_per_lm
 

@@ -1,6 +1,7 @@
 """The shared training core: ``Learner`` (fit / fit_one_cycle / fit_stlr, freezing, discriminative
 LRs, mixed precision, clipping, checkpoints and exact resume, LR finder, DDP), callbacks and metrics."""
 
+from ulmfit.train.adversarial import AdversarialEmbedding
 from ulmfit.train.callbacks import (
     Callback,
     CheckpointCallback,
@@ -25,6 +26,7 @@ from ulmfit.train.training_log import Stage, TrainingLog
 
 __all__ = [
     "PRECISIONS",
+    "AdversarialEmbedding",
     "CSVLogger",
     "Callback",
     "CheckpointCallback",
