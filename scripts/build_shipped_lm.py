@@ -47,13 +47,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="default: pretrained/en_{direction}")
     parser.add_argument("--more-epochs", type=int, default=None, metavar="N",
                         help="train the model in --out for N more epochs (pretrain --init) instead of from scratch")
+    parser.add_argument("--extend-vocab", type=int, default=None, metavar="V",
+                        help="with --more-epochs: first grow the vocabulary to V tokens with the corpus's most "
+                             "frequent new ones (at least 3 occurrences; ulmfit pretrain --init-vocab extend)")
     args = parser.parse_args(argv)
+    if args.extend_vocab is not None and args.more_epochs is None:
+        parser.error("--extend-vocab grows the vocabulary of a model continued with --more-epochs: add --more-epochs N")
 
     out = args.out or REPO / "pretrained" / f"en_{args.direction}"
     recipe = RECIPE + (["--backwards"] if args.direction == "bwd" else [])
     name = args.direction
     if args.more_epochs is not None:
         recipe = ["--init", str(out), "--epochs", str(args.more_epochs), *CONTINUE]
+        if args.extend_vocab is not None:
+            recipe += extend_flags(args.extend_vocab)
         name = f"{args.direction}_more"
     run = args.from_run
     if run is None:
@@ -70,6 +77,11 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run(command, check=True, cwd=REPO)
         print(f"pretraining took {time.time() - start:.0f}s", flush=True)
     ship(run, out, args.direction, args.corpus)
+
+
+def extend_flags(max_vocab: int, min_freq: int = 3) -> list[str]:
+    """``ulmfit pretrain`` flags that grow an ``--init`` model's vocabulary to ``max_vocab`` tokens."""
+    return ["--init-vocab", "extend", "--max-vocab", str(max_vocab), "--min-freq", str(min_freq)]
 
 
 def training_time(runs: list[dict], twin: str) -> str:
@@ -90,6 +102,20 @@ def training_rates(lrs: list[float]) -> str:
     if len(lrs) > 1 and len(set(lrs)) == 1:
         return f"peak lr {lrs[0]:g} in each run"
     return "peak lr " + " then ".join(f"{lr:g}" for lr in lrs)
+
+
+def extend_args(run: dict) -> list[str]:
+    """The vocabulary flags a continued run (a ``meta.history`` entry) was given ([] when it kept it)."""
+    config = run["config"]
+    if config.get("init_vocab", "keep") != "extend":
+        return []
+    return extend_flags(config["max_vocab"], config["min_freq"])
+
+
+def grown(run: dict) -> str:
+    """`` --extend-vocab V`` for a run that grew the vocabulary, else ``""``."""
+    flags = extend_args(run)
+    return f" --extend-vocab {flags[3]}" if flags else ""
 
 
 def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
@@ -118,8 +144,8 @@ def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
          f"--data CORPUS {' '.join(scratch)}"]
         + [f"    OMP_NUM_THREADS={h.get('threads') or 1} python scripts/build_shipped_lm.py --direction {direction} "
            f"--more-epochs "
-           f"{h['epochs']}   # ulmfit pretrain --init pretrained/en_{direction} --data CORPUS --epochs {h['epochs']} "
-           f"{' '.join(CONTINUE)}" for h in runs[1:]])
+           f"{h['epochs']}{grown(h)}   # ulmfit pretrain --init pretrained/en_{direction} --data CORPUS --epochs "
+           f"{h['epochs']} {' '.join(CONTINUE + extend_args(h))}" for h in runs[1:]])
     files = sorted(p.name for p in corpus.glob("*.txt"))  # the order `ulmfit pretrain --data` read them in
     texts = _corpus_texts(str(corpus))
     if len(texts) != len(files) or len(texts) != hist["train_documents"] + hist["valid_documents"]:

@@ -246,14 +246,21 @@ def _cmd_pretrain(args) -> None:
 
     arch = AWDLSTMConfig(**config_overrides(args, AWDLSTMConfig))  # bad values fail before any work
     init = None
+    if args.init is None and args.init_vocab not in (None, "keep"):
+        raise UsageError(f"--init-vocab {args.init_vocab} extends the vocabulary of the model given by --init: "
+                         "add --init LM or leave --init-vocab out")
     if args.init is not None:
+        extend = args.init_vocab == "extend"  # then --max-vocab / --min-freq say how far it grows
         given = [flag for flag, value in (("--emb-sz", args.emb_sz), ("--n-hid", args.n_hid),
-                                          ("--n-layers", args.n_layers), ("--max-vocab", args.max_vocab),
-                                          ("--min-freq", args.min_freq)) if value is not None]
+                                          ("--n-layers", args.n_layers), ("--max-vocab", None if extend else
+                                                                          args.max_vocab),
+                                          ("--min-freq", None if extend else args.min_freq)) if value is not None]
         given += ["--tokenizer sentencepiece"] if args.tokenizer == "sentencepiece" else []
         if given:
             raise UsageError(f"--init {args.init} keeps that model's tokenizer, vocabulary and sizes: leave out "
-                             f"{', '.join(given)}")
+                             f"{', '.join(given)}" + (" (--init-vocab extend grows the vocabulary up to --max-vocab "
+                                                      "tokens of at least --min-freq occurrences)"
+                                                      if {"--max-vocab", "--min-freq"} & set(given) else ""))
         init = LanguageModel.from_pretrained(args.init)
         if args.backwards is None:
             args.backwards = init.backwards  # continued in the model's own direction

@@ -108,6 +108,7 @@ class LMPretrainConfig:
     bptt: int = 72                    # tokens per row and step
     max_vocab: int = 60000            # vocabulary size cap
     min_freq: int = 3                 # a token needs this many occurrences to enter the vocabulary
+    init_vocab: str = "keep"          # continuing a model (init): keep its vocabulary, or extend it
     valid_pct: float = 0.05           # seeded hold-out of the documents for validation perplexity
     wd: float = 0.1                   # decoupled weight decay
     moms: tuple[float, float, float] = (0.8, 0.7, 0.8)  # Adam beta1 cycle (start, middle, end)
@@ -124,9 +125,9 @@ class LMPretrainConfig:
         check_config(self, {
             "softmax": one_of("sampled", "full"), "n_samples": INT_GE1,
             "epochs": INT_GE1, "lr": POSITIVE, "bs": INT_GE1, "bptt": INT_GE1, "max_vocab": INT_GE1,
-            "min_freq": INT_GE1, "valid_pct": FRACTION, "wd": NON_NEGATIVE, "moms": MOMS,
-            "drop_mult": NON_NEGATIVE, "precision": one_of(AUTO, *PRECISIONS), "clip": optional(POSITIVE),
-            "seed": SEED, "backwards": one_of(True, False), "device": DEVICE})
+            "min_freq": INT_GE1, "init_vocab": one_of("keep", "extend"), "valid_pct": FRACTION,
+            "wd": NON_NEGATIVE, "moms": MOMS, "drop_mult": NON_NEGATIVE, "precision": one_of(AUTO, *PRECISIONS),
+            "clip": optional(POSITIVE), "seed": SEED, "backwards": one_of(True, False), "device": DEVICE})
 
 
 EVAL_BS = 16  # rows of evaluate() and of the training loops' validation (one perplexity definition)
@@ -370,7 +371,7 @@ class LanguageModel(SavedModel):
             valid_tokens = (self.tokenizer.tokenize(list(valid), n_workers=workers_for(len(valid), None))
                             if valid else [])
             if config.vocab != "keep":
-                self._use_vocab(self._matched_vocab(tokens, config))
+                self._use_vocab(self._matched_vocab(tokens, config.vocab, config.min_freq, config.max_vocab))
             train_ids, valid_ids = self.ids(tokens), self.ids(valid_tokens)
         if is_distributed():
             self._use_vocab(Vocab.from_itos(broadcast_object(list(self.vocab.itos))))
@@ -457,8 +458,11 @@ class LanguageModel(SavedModel):
 
         ``init`` (a ``LanguageModel``, a saved folder or a registry name) continues pretraining that model
         instead of starting from random weights: its tokenizer, vocabulary, sizes and direction are kept
-        (``tokenizer``/``arch`` must be left out, ``max_vocab``/``min_freq`` are not used), and ``config.epochs``
-        more epochs run on a new one-cycle schedule. Its history stays in ``meta["history"]`` before this run.
+        (``tokenizer``/``arch`` must be left out), and ``config.epochs`` more epochs run on a new one-cycle
+        schedule. Its history stays in ``meta["history"]`` before this run. With ``config.init_vocab="extend"``
+        its vocabulary grows by the training texts' tokens it lacks that occur at least ``min_freq`` times (most
+        frequent first, up to ``max_vocab`` tokens in all); their rows start from the mean embedding and mean
+        decoder bias, as in :meth:`fine_tune`. With ``"keep"`` (the default) ``max_vocab``/``min_freq`` are not used.
         """
         from ulmfit.data.split import holdout_split
         from ulmfit.text import Tokenizer, Vocab
@@ -474,6 +478,9 @@ class LanguageModel(SavedModel):
         config = config or LMPretrainConfig()
         check_precision(resolve_precision(config.precision, config.device), config.device)  # fails now, in one line
         base, init_name = cls._resolve_init(init, tokenizer, arch, config)
+        if base is None and config.init_vocab != "keep":
+            raise ValueError(f"config.init_vocab={config.init_vocab!r} extends the vocabulary of init=: pass init= "
+                             "or leave init_vocab at 'keep'")
         seed_everything(config.seed)
         tokenizer = base.tokenizer if base is not None else tokenizer or Tokenizer()
         texts = list(texts)
@@ -489,14 +496,21 @@ class LanguageModel(SavedModel):
             t0 = time.time()
             tokens = tokenizer.tokenize(texts, n_workers=n_workers)
             valid_tokens = tokenizer.tokenize(list(valid), n_workers=n_workers) if valid else []
+            kept = "" if base is None else " (kept from init=)"
+            if base is not None and config.init_vocab == "extend":
+                size = len(base.vocab)
+                base._use_vocab(base._matched_vocab(tokens, "extend", config.min_freq, config.max_vocab))
+                kept = f" (init='s {size} + {len(base.vocab) - size} new tokens)"
             vocab = base.vocab if base is not None else Vocab.build(tokens, max_vocab=config.max_vocab,
                                                                      min_freq=config.min_freq)
             print(f"tokenized {len(texts)} train / {len(valid)} valid documents in {time.time() - t0:.0f}s; "
-                  f"vocab {len(vocab)}" + (" (kept from init=)" if base is not None else ""), flush=True)
+                  f"vocab {len(vocab)}{kept}", flush=True)
             train_ids, valid_ids = ([np.asarray(vocab.numericalize(t), dtype=np.int64) for t in token_lists]
                                     for token_lists in (tokens, valid_tokens))
         if is_distributed():
             vocab = Vocab.from_itos(broadcast_object(list(vocab.itos) if vocab is not None else None))
+            if base is not None:  # an extended vocabulary: the other ranks match their copy of init= to it
+                base._use_vocab(vocab)
             train_ids, valid_ids = broadcast_arrays(train_ids), broadcast_arrays(valid_ids)
         return cls._pretrain(train_ids, valid_ids, vocab, tokenizer, arch, config, base, init_name, valid_source,
                              path=path, progress=progress, resume=resume, checkpoint_every=checkpoint_every,
@@ -518,6 +532,9 @@ class LanguageModel(SavedModel):
         config = config or LMPretrainConfig()
         check_precision(resolve_precision(config.precision, config.device), config.device)
         base, init_name = cls._resolve_init(init, tokenizer, arch, config)
+        if config.init_vocab != "keep":
+            raise ValueError(f"config.init_vocab={config.init_vocab!r} needs texts: pretrain_ids reads ids already "
+                             "numericalized with a fixed vocabulary; use pretrain(texts, init=...) to extend it")
         if base is not None:
             if vocab is not None:
                 raise ValueError("init= continues a model with its own vocabulary: leave vocab= out")
@@ -605,19 +622,21 @@ class LanguageModel(SavedModel):
         model.load_state_dict(self.model.state_dict())
         self.model = model
 
-    def _matched_vocab(self, token_lists, config: LMFineTuneConfig):
-        """The vocabulary ``config.vocab`` asks for on these token lists (``self.vocab`` when nothing is new)."""
+    def _matched_vocab(self, token_lists, mode: str, min_freq: int, max_vocab: int):
+        """The vocabulary ``mode`` asks for on these token lists (``self.vocab`` when nothing is new): ``target``
+        builds one from them; ``extend`` keeps this one and appends their tokens it lacks that occur at least
+        ``min_freq`` times, most frequent first, up to ``max_vocab`` tokens in all (never fewer than it has)."""
         from ulmfit.text import Vocab
 
-        if config.vocab == "target":
-            return Vocab.build(token_lists, max_vocab=config.max_vocab, min_freq=config.min_freq)
-        if config.vocab == "extend":
+        if mode == "target":
+            return Vocab.build(token_lists, max_vocab=max_vocab, min_freq=min_freq)
+        if mode == "extend":
             counts = Counter(t for doc in token_lists for t in doc)
             known = set(self.vocab.itos)
-            new = [t for t, c in counts.most_common() if c >= config.min_freq and t not in known]
+            new = [t for t, c in counts.most_common() if c >= min_freq and t not in known]
             base = [t for t in self.vocab.itos if t != "xxfake"]
-            return Vocab.from_itos((base + new)[: max(config.max_vocab, len(base))]) if new else self.vocab
-        raise ValueError(f"vocab={config.vocab!r}: expected 'extend', 'keep' or 'target'")
+            return Vocab.from_itos((base + new)[: max(max_vocab, len(base))]) if new else self.vocab
+        raise ValueError(f"vocab={mode!r}: expected 'extend', 'keep' or 'target'")
 
     def _use_vocab(self, new_vocab) -> None:
         """Vocabulary matching: shared tokens keep their rows, new ones get the mean row and mean bias."""

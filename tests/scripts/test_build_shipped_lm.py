@@ -45,6 +45,16 @@ def test_the_card_counts_every_run_of_a_continued_model(build, tmp_path):
     shipped = LanguageModel.from_pretrained(out)
     assert len(shipped.meta["history"]) == 2 and shipped.meta["metrics"]["valid_perplexity"] > 1
 
+    # a third run that grows the vocabulary: its rebuild line says so, in both scripts' flags
+    size = len(shipped.vocab)
+    main(["pretrain", "--init", str(out), "--data", str(corpus), "--out", str(tmp_path / "grown"), "--epochs", "1",
+          "--init-vocab", "extend", "--max-vocab", str(size + 8), "--min-freq", "1", *tiny])
+    build.ship(tmp_path / "grown", out, "fwd", corpus)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert (f"--more-epochs 1 --extend-vocab {size + 8}   # ulmfit pretrain --init pretrained/en_fwd --data CORPUS "
+            f"--epochs 1 ") in card and f"--init-vocab extend --max-vocab {size + 8} --min-freq 1" in card
+    assert card.count("--extend-vocab") == 1 and len(LanguageModel.from_pretrained(out).vocab) == size + 8
+
 
 def test_the_time_line_gives_each_run_its_threads(build):
     first = {"seconds": 6420.0}  # the fourth session's build: no thread count recorded

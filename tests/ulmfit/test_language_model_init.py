@@ -80,3 +80,41 @@ def test_cli_init_keeps_the_model_and_refuses_size_flags(first, tmp_path, capsys
     more = LanguageModel.from_pretrained(out)
     assert more.vocab.itos == LanguageModel.from_pretrained(folder).vocab.itos
     assert [h["stage"] for h in more.meta["history"]] == ["pretrain", "pretrain"]
+
+
+def test_init_vocab_extend_adds_the_new_frequent_tokens_with_mean_rows(first):
+    lm, _ = first
+    texts = tiny_corpus()[80:160] + ["zorblat quixel"] * 5 + ["snarfle"]  # two new words 5 times, one once
+    config = LMPretrainConfig(**{**TINY, "lr": 1e-12, "valid_pct": 0.0, "init_vocab": "extend", "min_freq": 3,
+                                 "max_vocab": len(lm.vocab) + 100})
+    more = LanguageModel.pretrain(texts, config=config, progress=False, n_workers=1, init=lm)
+    old = [t for t in lm.vocab.itos if t != "xxfake"]
+    assert more.vocab.itos[: len(old)] == old  # init's tokens keep their ids
+    added = more.vocab.itos[len(old):]
+    assert {"zorblat", "quixel"} <= set(added) and "snarfle" not in added
+    emb, old_emb = _weights(more)["encoder.embedding.weight"], _weights(lm)["encoder.embedding.weight"]
+    assert torch.allclose(emb[: len(old)], old_emb[: len(old)], atol=1e-6)
+    new_row = emb[more.vocab.itos.index("zorblat")]
+    assert torch.allclose(new_row, old_emb.mean(0), atol=1e-6)  # the mean of all init's rows (the lr is ~0)
+    # max_vocab caps the growth; keep (the default) leaves the vocabulary alone
+    capped = LanguageModel.pretrain(texts, config=LMPretrainConfig(**{**config.__dict__, "max_vocab": len(old) + 1}),
+                                    progress=False, n_workers=1, init=lm)
+    assert len([t for t in capped.vocab.itos if t != "xxfake"]) == len(old) + 1
+
+
+def test_init_vocab_extend_needs_init_and_texts(first, tmp_path, capsys):
+    lm, folder = first
+    with pytest.raises(ValueError, match="init_vocab='extend' extends the vocabulary of init="):
+        LanguageModel.pretrain(tiny_corpus()[:20], tokenizer=Tokenizer(), config=LMPretrainConfig(init_vocab="extend"))
+    with pytest.raises(ValueError, match="init_vocab='extend' needs texts"):
+        LanguageModel.pretrain_ids([], config=LMPretrainConfig(init_vocab="extend"), init=lm)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(tiny_corpus()[:60]))
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--init-vocab", "extend", "--data", str(corpus), "--out", str(tmp_path / "x"), "--quiet"])
+    assert "--init-vocab extend extends the vocabulary of the model given by --init" in capsys.readouterr().err
+    out = tmp_path / "grown"
+    main(["pretrain", "--init", str(folder), "--init-vocab", "extend", "--min-freq", "1", "--max-vocab", "100000",
+          "--data", str(corpus), "--out", str(out), "--epochs", "1", "--bs", "8", "--bptt", "16", "--precision", "fp32",
+          "--quiet", "--n-workers", "1"])
+    assert len(LanguageModel.from_pretrained(out).vocab) > len(lm.vocab)
