@@ -45,7 +45,7 @@ def _config_options(p: argparse.ArgumentParser, cls: type, **kwargs) -> None:
     fields = getattr(cls, "__dataclass_fields__", {})
     precisions = (AUTO, *PRECISIONS) if "precision" in fields and fields["precision"].default == AUTO else PRECISIONS
     choices = {"schedule": SCHEDULES, "precision": precisions, "vocab": ("extend", "keep", "target"),
-               "softmax": ("sampled", "full")}
+               "softmax": ("sampled", "full"), "init_vocab": ("keep", "extend")}
     add_config_options(p, cls, choices=choices, **kwargs)
 
 
