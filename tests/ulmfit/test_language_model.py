@@ -71,7 +71,9 @@ def test_vocab_matching_gives_new_tokens_the_mean_row(tiny_lm_dir):
     emb_key = next(k for k, v in state.items() if v.dim() == 2 and v.shape[0] == len(lm.vocab))
     mean_row = state[emb_key][: len(lm.vocab)].mean(0)
     texts = ["glorptastic " * 5] * 20
-    lm._use_vocab(lm._matched_vocab(lm.tokenizer.tokenize(texts, n_workers=1), LMFineTuneConfig(vocab="extend")))
+    config = LMFineTuneConfig(vocab="extend")
+    lm._use_vocab(lm._matched_vocab(lm.tokenizer.tokenize(texts, n_workers=1), config.vocab, config.min_freq,
+                                    config.max_vocab))
     new_state = lm.model.state_dict()
     row = new_state[emb_key][lm.vocab.itos.index("glorptastic")]
     assert torch.allclose(row, mean_row, atol=1e-6)
