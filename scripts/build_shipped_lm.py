@@ -114,8 +114,8 @@ def extend_args(run: dict) -> list[str]:
 
 def grown(run: dict) -> str:
     """`` --extend-vocab V`` for a run that grew the vocabulary, else ``""``."""
-    flags = extend_args(run)
-    return f" --extend-vocab {flags[3]}" if flags else ""
+    config = run["config"]
+    return f" --extend-vocab {config['max_vocab']}" if config.get("init_vocab", "keep") == "extend" else ""
 
 
 def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:

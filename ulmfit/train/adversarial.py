@@ -95,9 +95,7 @@ class AdversarialEmbedding(Callback):
         model = learn.ddp_model if learn.ddp_model is not None else learn.model
         with learn.mp.autocast():
             out = learn._forward(model, learn.xb)
-        pred = out[0] if isinstance(out, (tuple, list)) else out
-        pred = pred.float() if learn.mp.enabled and pred.is_floating_point() else pred
-        loss = learn.loss_func(out if getattr(learn.loss_func, "takes_output", False) else pred, learn.yb)
+        loss = learn.loss_of(out, learn.pred_of(out))
         learn.mp.backward(self.weight * loss)
         learn.loss = learn.loss.detach() + self.weight * loss.detach()
         self._reset(active=False)

@@ -500,6 +500,17 @@ class Learner:
     def _forward(self, model: nn.Module, xb):
         return model(*xb) if isinstance(xb, (tuple, list)) else model(xb)
 
+    def pred_of(self, out):
+        """The predictions in a model's output ``out`` (its first element when it is a tuple), in fp32 under
+        mixed precision."""
+        pred = out[0] if isinstance(out, (tuple, list)) else out
+        return pred.float() if self.mp.enabled and pred is not None and pred.is_floating_point() else pred
+
+    def loss_of(self, out, pred) -> torch.Tensor:
+        """``loss_func`` of ``pred`` against ``self.yb``; a loss that computes the predictions itself (LMLoss's
+        chunked softmax) gets the whole output ``out``."""
+        return self.loss_func(out if getattr(self.loss_func, "takes_output", False) else pred, self.yb)
+
     def one_batch(self, batch) -> None:
         """One step on ``batch`` (a pair ``(x, y)``): forward, loss, and when ``learn.training`` backward and
         an optimizer step through the non-finite guard; every batch event fires. The LR finder runs on it."""
@@ -515,12 +526,9 @@ class Learner:
         stats = [b.detach().clone() for b in _running_stats(self.model)] if self.training else []
         with self.mp.autocast():
             self.out = self._forward(model, self.xb)
-        pred = self.out[0] if isinstance(self.out, (tuple, list)) else self.out
-        self.pred = pred.float() if self.mp.enabled and pred is not None and pred.is_floating_point() else pred
+        self.pred = self.pred_of(self.out)
         self._cb("after_pred")
-        # a loss that computes the predictions itself (LMLoss's chunked softmax) gets the whole output
-        self.loss = self.loss_func(self.out if getattr(self.loss_func, "takes_output", False) else self.pred,
-                                   self.yb)
+        self.loss = self.loss_of(self.out, self.pred)
         self._cb("after_loss")
         if not self.training:
             return
