@@ -53,6 +53,11 @@ def _jsonable_overrides(overrides: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
 
 
+def _accuracy(clf, probs, labels) -> float:
+    """``clf.evaluate``'s accuracy from probabilities already predicted, rounded for the record."""
+    return round(clf._metrics(probs, clf._targets(labels))["accuracy"], 4)
+
+
 def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
     import pretrained
     from ulmfit import LanguageModel, TextClassifier
@@ -76,9 +81,10 @@ def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
             clf_seed = seed + options.pop("seed_offset", 0)
             clf = TextClassifier.train(tr[0], tr[1], lm=copy.deepcopy(lm), valid=va, seed=clf_seed,
                                        progress=not args.quiet, **options)
+            probs_a, probs_b = clf.predict_proba(va[0]), clf.predict_proba(vb[0])   # one pass per half
             rec = {"task": task, "seed": seed, "candidate": k, "overrides": overrides,
-                   "valid_a_accuracy": round(clf.evaluate(*va)["accuracy"], 4),
-                   "valid_b_accuracy": round(clf.evaluate(*vb)["accuracy"], 4),
+                   "valid_a_accuracy": _accuracy(clf, probs_a, va[1]),
+                   "valid_b_accuracy": _accuracy(clf, probs_b, vb[1]),
                    "tfidf_valid_b_accuracy": baseline["tfidf_test_accuracy"],
                    "stage_epochs": clf.meta["history"][-1]["stage_epochs"],
                    "seconds": round(time.time() - start, 1), "lm": args.lm or pretrained.DEFAULT,
@@ -88,8 +94,7 @@ def run(task: str, seeds: list[int], grid: list[dict], args) -> list[dict]:
             if args.save_probs:
                 rec.update(classes=[str(c) for c in clf.classes],
                            valid_a_labels=[str(y) for y in va[1]], valid_b_labels=[str(y) for y in vb[1]],
-                           valid_a_probs=clf.predict_proba(va[0]).round(5).tolist(),
-                           valid_b_probs=clf.predict_proba(vb[0]).round(5).tolist())
+                           valid_a_probs=probs_a.round(5).tolist(), valid_b_probs=probs_b.round(5).tolist())
             records.append(rec)
             print(json.dumps(rec), flush=True)
             if args.json_out:
