@@ -60,6 +60,7 @@ from ulmfit.report import render_ensemble_report, write_lr_find_plot
 from ulmfit.saved_model import SavedModel, duration, jsonable, read_arch, read_vocab, saved_files, write_run_record
 from ulmfit.train.adversarial import AdversarialEmbedding
 from ulmfit.train.callbacks import Callback
+from ulmfit.train.mixup import FeatureMixUp
 from ulmfit.train.precision import PRECISIONS, check_precision
 
 __all__ = ["TextClassifier", "ClassifierConfig", "ClassifierEnsemble", "auto_members_per_lm", "load_classifier"]
@@ -86,6 +87,7 @@ class ClassifierConfig:
     label_smoothing: float = 0.0         # single-label loss: cross-entropy with targets smoothed by this much
     lm_loss_weight: float = 0.0          # add this times the LM loss on the training texts (0: off)
     adversarial_eps: float = 0.0         # adversarial training: perturb embeddings by this much of their norm (0: off)
+    mixup: float = 0.0                   # mixup of the pooled features (senMixup), Beta(alpha, alpha) (0: off)
     multi_label: bool = False            # several labels per text (sigmoid outputs)
     threshold: float = 0.5               # multi-label decision threshold (per label after tuning)
     tune_thresholds: bool = True         # multi-label: pick per-label thresholds on the validation set
@@ -113,7 +115,7 @@ class ClassifierConfig:
             "schedule": one_of(*SCHEDULES), "bs": optional(INT_GE1), "bptt": INT_GE1, "max_len": INT_GE1,
             "drop_mult": NON_NEGATIVE, "wd": NON_NEGATIVE, "moms": MOMS, "ar_alpha": NON_NEGATIVE,
             "tar_beta": NON_NEGATIVE, "label_smoothing": FRACTION, "lm_loss_weight": NON_NEGATIVE,
-            "adversarial_eps": NON_NEGATIVE,
+            "adversarial_eps": NON_NEGATIVE, "mixup": NON_NEGATIVE,
             "multi_label": one_of(True, False), "threshold": FRACTION,
             "tune_thresholds": one_of(True, False), "valid_pct": FRACTION, "keep_best": one_of(True, False),
             "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED, "device": DEVICE})
@@ -368,6 +370,8 @@ class TextClassifier(SavedModel):
             callbacks.append(_LanguageModelLoss(config.lm_loss_weight, getattr(lm.model.decoder, "bias", None)))
         if config.adversarial_eps:
             callbacks.append(AdversarialEmbedding(model.encoder.embedding, config.adversarial_eps))
+        if config.mixup:
+            callbacks.append(FeatureMixUp(model.head, config.mixup))
         learn = Learner(model, train_dl, valid_dl, loss_func=loss_func, metrics=metrics, wd=config.wd,
                         moms=config.moms, precision=config.precision, clip=config.clip, path=path, device=config.device,
                         progress=progress, seed=config.seed, callbacks=callbacks)

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from ulmfit.classifier import ClassifierEnsemble, TextClassifier
+from ulmfit.classifier import ClassifierConfig, ClassifierEnsemble, TextClassifier
 from ulmfit.demo import load_demo_data
 from ulmfit.language_model import LanguageModel
 from ulmfit.model_folder import ModelFolderError
-from ulmfit.train import Callback
+from ulmfit.train import Callback, FeatureMixUp
+from ulmfit.train.mixup import mixed_loss
 
 FAST = dict(stage_epochs=(1, 1, 0, 1), bs=16, progress=False)
 
@@ -368,6 +369,42 @@ def test_adversarial_eps_adds_a_perturbed_pass_in_every_stage(tiny_lm_dir):
         assert loss - plain > 0.1
     assert clf.meta["history"][-1]["config"]["adversarial_eps"] == 0.1
     assert all(torch.isfinite(p).all() for p in clf.model.parameters())
+
+
+class _MixedLossCheck(Callback):
+    """Per training batch: the learner's loss against the mixed cross-entropy of the FeatureMixUp in ``learn``."""
+
+    def __init__(self):
+        self.seen = []
+
+    def after_loss(self, learn):
+        if learn.training:
+            mixer = [cb for cb in learn.cbs if isinstance(cb, FeatureMixUp)]
+            lam, perm = mixer[0]._batch if mixer else (torch.ones(len(learn.yb)), torch.arange(len(learn.yb)))
+            pred, y = learn.pred.detach(), learn.yb
+            self.seen.append((len(mixer), float(learn.loss),
+                              float(mixed_loss(torch.nn.functional.cross_entropy, pred, y, y[perm], lam)),
+                              float(torch.nn.functional.cross_entropy(pred, y))))
+
+
+def test_mixup_mixes_the_pooled_features_and_the_loss(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    runs = {}
+    for mixup in (0.4, 0.0):
+        check = _MixedLossCheck()
+        clf = TextClassifier.train(texts[:48], labels[:48], lm=lm, ar_alpha=0, tar_beta=0, mixup=mixup,
+                                   callbacks=[check], stage_epochs=(1, 0, 0, 1), bs=16, progress=False)
+        runs[mixup] = clf
+        assert check.seen and all(n == (mixup > 0) for n, *_ in check.seen)
+        for _, loss, mixed, _ in check.seen:
+            assert loss == pytest.approx(mixed, rel=1e-5)
+        if mixup:
+            assert any(abs(mixed - plain) > 1e-3 for _, _, mixed, plain in check.seen)
+    assert [runs[m].meta["history"][-1]["config"]["mixup"] for m in (0.4, 0.0)] == [0.4, 0.0]
+    assert ClassifierConfig().mixup == 0.0   # off by default (docs/BENCHMARKS.md, eighth round)
+    with pytest.raises(ValueError, match=r"ClassifierConfig.mixup=-0.4 is not accepted"):
+        TextClassifier.train(texts[:48], labels[:48], lm=lm, mixup=-0.4)
 
 
 def test_adversarial_eps_is_validated():

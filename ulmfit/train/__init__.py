@@ -16,6 +16,7 @@ from ulmfit.train.distributed import is_main_process, setup_distributed
 from ulmfit.train.learner import Learner
 from ulmfit.train.lr_finder import LRFinderResult
 from ulmfit.train.metrics import accuracy, cross_entropy_flat, error_rate, perplexity
+from ulmfit.train.mixup import FeatureMixUp, MixUp
 from ulmfit.train.optim import adam, sgd
 from ulmfit.train.param_groups import spread_lr
 from ulmfit.train.precision import PRECISIONS, MixedPrecision
@@ -31,10 +32,12 @@ __all__ = [
     "Callback",
     "CheckpointCallback",
     "EarlyStopping",
+    "FeatureMixUp",
     "KeepBest",
     "LRFinderResult",
     "Learner",
     "MetricsLogger",
+    "MixUp",
     "MixedPrecision",
     "ProgressCallback",
     "RNNRegularizer",
