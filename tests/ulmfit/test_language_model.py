@@ -65,13 +65,30 @@ def test_fine_tune_extends_vocab_and_keeps_shared_rows(tiny_lm_dir):
     assert lm.meta["history"][-1]["threads"] == torch.get_num_threads()
 
 
+def test_fine_tune_min_freq_by_corpus_size(tiny_lm_dir):
+    from ulmfit.language_model import auto_min_freq
+
+    assert LMFineTuneConfig().min_freq is None
+    assert auto_min_freq(1999) == 1 and auto_min_freq(2000) == 3
+    # "zyzzyva" occurs twice in the corpus and "quokka" once
+    texts = tiny_corpus()[:60]
+    texts = ["zyzzyva " + texts[0], "zyzzyva quokka " + texts[1], *texts[2:]]
+    seen = {}
+    for min_freq in (None, 3):
+        lm = LanguageModel.load(tiny_lm_dir)
+        lm.fine_tune(texts, min_freq=min_freq, valid_pct=0, epochs=1, frozen_epochs=0, bs=4, bptt=16,
+                     progress=False)
+        seen[min_freq] = ("zyzzyva" in lm.vocab.itos, "quokka" in lm.vocab.itos, lm.meta["history"][-1]["min_freq"])
+    assert seen == {None: (True, True, 1), 3: (False, False, 3)}   # 60 texts: every token gets a row
+
+
 def test_vocab_matching_gives_new_tokens_the_mean_row(tiny_lm_dir):
     lm = LanguageModel.load(tiny_lm_dir)
     state = lm.model.state_dict()
     emb_key = next(k for k, v in state.items() if v.dim() == 2 and v.shape[0] == len(lm.vocab))
     mean_row = state[emb_key][: len(lm.vocab)].mean(0)
     texts = ["glorptastic " * 5] * 20
-    config = LMFineTuneConfig(vocab="extend")
+    config = LMFineTuneConfig(vocab="extend", min_freq=3)
     lm._use_vocab(lm._matched_vocab(lm.tokenizer.tokenize(texts, n_workers=1), config.vocab, config.min_freq,
                                     config.max_vocab))
     new_state = lm.model.state_dict()
