@@ -246,7 +246,7 @@ def test_the_tuning_script_fine_tunes_the_lm_with_the_seed_plus_its_offset(monke
             return cls()
 
         def fine_tune(self, texts, **kwargs):
-            seen.update(kwargs)
+            seen.update(kwargs, n_texts=len(texts))
             raise StopHere
 
     monkeypatch.setattr(ulmfit, "LanguageModel", FakeLM)
@@ -254,7 +254,11 @@ def test_the_tuning_script_fine_tunes_the_lm_with_the_seed_plus_its_offset(monke
     monkeypatch.setattr(benchmark_classifier, "load_fake", lambda nltk_dir: ((["a", "b"] * 10, ["p", "n"] * 10), None),
                         raising=False)
     args = types.SimpleNamespace(nltk=tmp_path, valid_pct=0.3, lm="x", no_lm_finetune=False, quiet=True,
-                                 lm_overrides={}, lm_seed_offset=5)
+                                 lm_overrides={}, lm_seed_offset=5, lm_train_only=False)
     with pytest.raises(StopHere):
         tune.run("fake", [42], [{}], args)
-    assert seen["seed"] == 47
+    assert seen["seed"] == 47 and seen["n_texts"] == 20    # the whole training split, hold-out texts included
+    args.lm_train_only = True
+    with pytest.raises(StopHere):
+        tune.run("fake", [42], [{}], args)
+    assert seen["n_texts"] == 14                            # the training part only: 70 % of 20
