@@ -106,105 +106,26 @@ def mixed_loss(
     return loss
 
 
-class MixUp(Callback):
-    """Mix each training batch; compute the mixed loss; leave validation alone.
-
-    ``MixUp(alpha=0.4)`` as fastai (Beta(0.4, 0.4); smaller alpha mixes less). The LR finder sweeps with
-    the mixed loss too (``in_lr_find``), as the training it is for.
-    """
+class _MixedLoss(Callback):
+    """The loss side both mixups share: in training, ``learn.loss_func`` becomes the mixed loss of this
+    batch's ``(lam, perm)`` (``self._batch``, drawn in ``before_batch``); it is restored after training and
+    after the fit (also when training stopped early). The LR finder sweeps with the mixed loss too
+    (``in_lr_find``), as the training it is for."""
 
     in_lr_find = True
 
-    def __init__(self, alpha: float = 0.4) -> None:
-        if not isinstance(alpha, (int, float)) or not alpha > 0:
-            raise ValueError(f"alpha (mixup Beta parameter) must be a number > 0, got {alpha!r}")
+    def __init__(self, alpha: float) -> None:
         self.alpha = float(alpha)
-        self._orig_loss: Callable | None = None
-        self._batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (y_shuffled, lam) of this batch
-
-    def before_train(self, learn) -> None:
-        if self._orig_loss is None:
-            self._orig_loss = learn.loss_func
-            learn.loss_func = self._loss
-
-    def before_batch(self, learn) -> None:
-        self._batch = None
-        if not learn.training:
-            return
-        x, y = learn.xb, learn.yb
-        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-            raise TypeError(
-                "MixUp needs batches of one input tensor and one target tensor, got "
-                f"{type(x).__name__} and {type(y).__name__}"
-            )
-        if y.dim() != 1 or torch.is_floating_point(y):
-            raise TypeError(f"MixUp needs integer class targets of shape (B,), got {y.dtype} {tuple(y.shape)}")
-        learn.xb, y_shuffled, lam, _ = mixup_batch(x, y, self.alpha)
-        self._batch = (y_shuffled, lam)
-
-    def _loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self._batch is None:  # no batch mixed (should not happen in training): plain loss
-            return self._orig_loss(pred, y)
-        y_shuffled, lam = self._batch
-        return mixed_loss(self._orig_loss, pred, y, y_shuffled, lam)
-
-    def _restore(self, learn) -> None:
-        if self._orig_loss is not None:
-            learn.loss_func = self._orig_loss
-            self._orig_loss = None
-        self._batch = None
-
-    def after_train(self, learn) -> None:
-        self._restore(learn)
-
-    def after_fit(self, learn) -> None:  # also restores if training stopped early
-        self._restore(learn)
-
-
-class FeatureMixUp(Callback):
-    """Mix the input of ``module`` (a part of the model, e.g. the text classifier's head) in training batches.
-
-    A forward pre-hook replaces the module's first argument ``h`` (B, ...) by ``lam * h + (1 - lam) * h[perm]``
-    with one ``lam`` per sample (Beta(alpha, alpha), kept >= 0.5) and one pairing per batch, drawn in
-    ``before_batch``; the loss becomes ``reduce(lam * L(pred, y) + (1 - lam) * L(pred, y[perm]))``. Everything
-    before ``module`` sees the batch unmixed and trains through both members of each pair. Validation,
-    prediction and calls without gradients are untouched. The model must call ``module`` once per batch.
-    """
-
-    in_lr_find = True
-
-    def __init__(self, module: nn.Module, alpha: float = 0.4) -> None:
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-            raise ValueError(f"FeatureMixUp alpha (Beta parameter) must be a number > 0, got {alpha!r}")
-        self.module, self.alpha = module, float(alpha)
-        self._handle = None
         self._orig_loss: Callable | None = None
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (lam, perm) of this training batch
 
-    def before_fit(self, learn) -> None:
-        self._handle = self.module.register_forward_pre_hook(self._hook)
-
     def before_train(self, learn) -> None:
         if self._orig_loss is None:
             self._orig_loss = learn.loss_func
             learn.loss_func = self._loss
 
-    def before_batch(self, learn) -> None:
-        self._batch = None
-        if learn.training:
-            self._batch = mixup_weights(learn.yb.shape[0], self.alpha, learn.yb.device)
-
-    def _hook(self, module: nn.Module, args: tuple) -> tuple | None:
-        if self._batch is None or not torch.is_grad_enabled():
-            return None
-        lam, perm = self._batch
-        if args[0].shape[0] != perm.shape[0]:
-            raise ValueError(f"FeatureMixUp: the module's input has {args[0].shape[0]} rows, the batch "
-                             f"{perm.shape[0]} targets")
-        return (mix(args[0], lam, perm), *args[1:])
-
     def _loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self._batch is None:
+        if self._batch is None:  # no batch mixed (validation, or a call outside a training batch): plain loss
             return self._orig_loss(pred, y)
         lam, perm = self._batch
         return mixed_loss(self._orig_loss, pred, y, y[perm], lam)
@@ -220,6 +141,70 @@ class FeatureMixUp(Callback):
 
     def after_fit(self, learn) -> None:
         self._restore(learn)
+
+
+class MixUp(_MixedLoss):
+    """Mix each training batch; compute the mixed loss; leave validation alone.
+
+    ``MixUp(alpha=0.4)`` as fastai (Beta(0.4, 0.4); smaller alpha mixes less).
+    """
+
+    def __init__(self, alpha: float = 0.4) -> None:
+        if not isinstance(alpha, (int, float)) or not alpha > 0:
+            raise ValueError(f"alpha (mixup Beta parameter) must be a number > 0, got {alpha!r}")
+        super().__init__(alpha)
+
+    def before_batch(self, learn) -> None:
+        self._batch = None
+        if not learn.training:
+            return
+        x, y = learn.xb, learn.yb
+        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+            raise TypeError(
+                "MixUp needs batches of one input tensor and one target tensor, got "
+                f"{type(x).__name__} and {type(y).__name__}"
+            )
+        if y.dim() != 1 or torch.is_floating_point(y):
+            raise TypeError(f"MixUp needs integer class targets of shape (B,), got {y.dtype} {tuple(y.shape)}")
+        learn.xb, _, lam, perm = mixup_batch(x, y, self.alpha)
+        self._batch = (lam, perm)
+
+
+class FeatureMixUp(_MixedLoss):
+    """Mix the input of ``module`` (a part of the model, e.g. the text classifier's head) in training batches.
+
+    A forward pre-hook replaces the module's first argument ``h`` (B, ...) by ``lam * h + (1 - lam) * h[perm]``
+    with one ``lam`` per sample (Beta(alpha, alpha), kept >= 0.5) and one pairing per batch, drawn in
+    ``before_batch``; the loss becomes ``reduce(lam * L(pred, y) + (1 - lam) * L(pred, y[perm]))``. Everything
+    before ``module`` sees the batch unmixed and trains through both members of each pair. Validation,
+    prediction and calls without gradients are untouched. The model must call ``module`` once per batch.
+    """
+
+    def __init__(self, module: nn.Module, alpha: float = 0.4) -> None:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+            raise ValueError(f"FeatureMixUp alpha (Beta parameter) must be a number > 0, got {alpha!r}")
+        super().__init__(alpha)
+        self.module, self._handle = module, None
+
+    def before_fit(self, learn) -> None:
+        self._handle = self.module.register_forward_pre_hook(self._hook)
+
+    def before_batch(self, learn) -> None:
+        self._batch = None
+        if learn.training:
+            self._batch = mixup_weights(learn.yb.shape[0], self.alpha, learn.yb.device)
+
+    def _hook(self, module: nn.Module, args: tuple) -> tuple | None:
+        if self._batch is None or not torch.is_grad_enabled():
+            return None
+        lam, perm = self._batch
+        if args[0].shape[0] != perm.shape[0]:
+            raise ValueError(f"FeatureMixUp: the module's input has {args[0].shape[0]} rows, the batch "
+                             f"{perm.shape[0]} targets")
+        return (mix(args[0], lam, perm), *args[1:])
+
+    def after_fit(self, learn) -> None:
+        super().after_fit(learn)
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
