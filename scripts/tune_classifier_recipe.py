@@ -4,8 +4,10 @@ The test split is never loaded into the run: each candidate recipe is trained on
 (the library's hold-out rule ``holdout_split(n, valid_pct, seed)`` with ``--valid-pct``, default 0.3) with half
 A of the hold-out as
 ``valid=`` (what KeepBest and threshold tuning may use), and scored on half B, which training never sees.
-The language model is fine-tuned once per seed on the training split and copied for every candidate, so
-the candidates differ only in the classifier recipe. TF-IDF + LR is scored on B beside them (its C chosen on
+The language model is fine-tuned once per seed on the same 70 % (never on the hold-out texts, so the halves
+are as unseen as a test split; ``--no-lm-train-only`` reads the whole training split, the protocol of
+the records before the sixteenth session) and copied for every candidate, so the candidates differ only
+in the classifier recipe. TF-IDF + LR is scored on B beside them (its C chosen on
 A). The recipe chosen here then goes into the defaults, and ``scripts/benchmark_classifier.py`` measures
 the defaults on test, once.
 
@@ -159,10 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lm-seed-offset", type=int, default=0,
                         help="fine-tune the LM with seed + this (the split keeps the seed): LMs that differ only in "
                              "their fine-tuning seed, e.g. for ensembles of differently fine-tuned LMs")
-    parser.add_argument("--lm-train-only", action="store_true",
+    parser.add_argument("--lm-train-only", action=argparse.BooleanOptionalAction, default=True,
                         help="fine-tune the LM on the training part only, so that the hold-out halves are as unseen "
-                             "as a test split (default: on the whole training split, as the benchmark does); for "
-                             "candidates that change which words the LM knows")
+                             "as a test split (default); --no-lm-train-only fine-tunes it on the whole training "
+                             "split, hold-out texts included, as the records before the sixteenth session did")
     parser.add_argument("--nltk", type=Path, default=None)
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--quiet", action="store_true")

@@ -262,3 +262,13 @@ def test_the_tuning_script_fine_tunes_the_lm_with_the_seed_plus_its_offset(monke
     with pytest.raises(StopHere):
         tune.run("fake", [42], [{}], args)
     assert seen["n_texts"] == 14                            # the training part only: 70 % of 20
+
+
+def test_tune_fine_tunes_the_lm_on_the_training_part_by_default(monkeypatch):
+    tune = load_script("tune_classifier_recipe")
+    seen = []
+    monkeypatch.setattr(tune, "run", lambda task, seeds, grid, args: seen.append(args.lm_train_only) or [])
+    monkeypatch.setattr(tune, "table", lambda records: "")
+    tune.main(["demo", "--quiet"])
+    tune.main(["demo", "--quiet", "--no-lm-train-only"])
+    assert seen == [True, False]   # hold-out texts stay out of the LM unless asked for
