@@ -148,8 +148,8 @@ def auto_min_freq(n_texts: int) -> int:
     fastai's 3 from 2,000 texts on. Below that the words that decide a text are often seen once or twice
     (MR's first 1,000 sentences: most hold-out sentences hold a word the pretrained vocabulary lacks), so
     every token of the texts gets a row (1). Chosen on the hold-out halves only, with the LM fine-tuned on the
-    training part alone so that the halves are as unseen as a test split (``tune_classifier_recipe.py
-    --lm-train-only``, seeds 42-44, see docs/BENCHMARKS.md, ninth round): the default ensemble on MR-1000
+    training part alone so that the halves are as unseen as a test split (``tune_classifier_recipe.py``'s
+    default protocol since then, seeds 42-44, see docs/BENCHMARKS.md, ninth round): the default ensemble on MR-1000
     went from 68.00 to 69.67 %, the demo's stayed at 77.43 %, and every group of single classifiers gained
     (+0.7 to +1.7 points).
     """
@@ -372,7 +372,7 @@ class LanguageModel(SavedModel):
         check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
         seed_everything(config.seed)  # before anything random: vocabulary matching rebuilds the network
         texts = _texts_from(texts_or_source)
-        min_freq = config.min_freq or auto_min_freq(len(texts))
+        min_freq = auto_min_freq(len(texts)) if config.min_freq is None else config.min_freq
         valid_source = "given (valid=)" if valid is not None else "none"
         if valid is None and config.valid_pct > 0 and len(texts) >= 10:
             train_idx, valid_idx = holdout_split(len(texts), config.valid_pct, config.seed)
