@@ -170,9 +170,11 @@ def test_gradual_unfreezing_stages_and_discriminative_lrs(tiny_lm_dir):
 def test_stage_lrs_follow_the_data_size():
     from ulmfit.classifier import _auto_stage_lr_mults
 
-    small, large = _auto_stage_lr_mults(9_000), _auto_stage_lr_mults(25_000)
-    assert len(small) == len(large) == 4
-    assert small[-1] > small[0]  # small sets: the unfrozen stage trains the embeddings harder
+    few, small, large = _auto_stage_lr_mults(900), _auto_stage_lr_mults(9_000), _auto_stage_lr_mults(25_000)
+    assert len(few) == len(small) == len(large) == 4
+    assert few[-1] > few[0] and small[-1] > small[0]  # small sets: the unfrozen stage trains the embeddings harder
+    assert small[-1] > few[-1]  # 2,000 to 20,000 texts: a higher last-stage rate won on validation (MR, TREC-6)
+    assert _auto_stage_lr_mults(1_999) == few and _auto_stage_lr_mults(2_000) == small == _auto_stage_lr_mults(19_999)
     assert list(large) == sorted(large, reverse=True)  # large sets: fastai's falling schedule
 
 
