@@ -6,7 +6,8 @@ Protocol, for each seed S (``--seeds``, default 42 43 44):
   (sentence polarity, a fixed 10 % test split drawn with seed 0, ``sentence_polarity.zip``), ``mr-1000``
   (MR's first 1,000 training sentences, the same test split), ``mr-1000-unsup`` (the same 1,000 labels; the
   LM is also fine-tuned on MR's other 8,596 training sentences, unlabelled, as in the ULMFiT paper's
-  semi-supervised runs), from the NLTK data folder, or ``demo`` (the shipped 320 / 80 reviews; its validation
+  semi-supervised runs), ``trec6-1000`` (TREC-6's first 1,000 training questions, the same test split), from
+  the NLTK data folder, or ``demo`` (the shipped 320 / 80 reviews; its validation
   split is the scored split, as ``ulmfit demo`` reports it).
 * The training split is divided exactly as the library's default does: ``holdout_split(n,
   ClassifierConfig().valid_pct, S)`` -> 90 % train, 10 % validation hold-out. The hold-out is split again
@@ -98,6 +99,13 @@ def load_mr_1000(nltk_dir: Path):
     return (texts[:1000], labels[:1000]), test
 
 
+def load_trec6_1000(nltk_dir: Path):
+    """TREC-6 with only its first 1,000 training questions (the few-labels regime on a task no few-labels
+    default was chosen on; every class is among them), the same 500 test questions."""
+    (texts, labels), test = load_trec6(nltk_dir)
+    return (texts[:1000], labels[:1000]), test
+
+
 def load_mr_rest_unlabelled(nltk_dir: Path) -> list[str]:
     """MR's other 8,596 training sentences without their labels: ``mr-1000-unsup`` fine-tunes the LM on them
     as well (the semi-supervised setting of the ULMFiT paper, section 5; test sentences are never among them)."""
@@ -106,7 +114,7 @@ def load_mr_rest_unlabelled(nltk_dir: Path) -> list[str]:
 
 
 LOADERS = {"trec6": "load_trec6", "trec50": "load_trec50", "mr": "load_mr", "mr-1000": "load_mr_1000",
-           "mr-1000-unsup": "load_mr_1000", "demo": "load_demo"}
+           "mr-1000-unsup": "load_mr_1000", "trec6-1000": "load_trec6_1000", "demo": "load_demo"}
 # tasks whose LM fine-tuning also reads unlabelled texts (the classifier and TF-IDF + LR see only the labels)
 UNLABELLED_LOADERS = {"mr-1000-unsup": "load_mr_rest_unlabelled"}
 

@@ -176,6 +176,9 @@ def test_trec_loaders_on_the_real_data(bench, shared_data):
     assert len(set(coarse_labels)) == 6 and len(set(fine_labels)) == 50
     assert all(f.split(":")[0] == c for f, c in zip(fine_labels, coarse_labels))
     assert set(fine_test[1]) <= set(fine_labels)
+    (few, few_labels), few_test = bench.load_trec6_1000(nltk)
+    assert few == coarse[:1000] and few_labels == coarse_labels[:1000] and few_test == coarse_test
+    assert set(few_labels) == set(coarse_labels)  # every class has training questions
 
 
 def test_mr_1000_unsup_reads_only_training_sentences(bench, shared_data):
