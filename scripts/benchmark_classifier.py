@@ -7,8 +7,8 @@ Protocol, for each seed S (``--seeds``, default 42 43 44):
   (MR's first 1,000 training sentences, the same test split), ``mr-1000-unsup`` (the same 1,000 labels; the
   LM is also fine-tuned on MR's other 8,596 training sentences, unlabelled, as in the ULMFiT paper's
   semi-supervised runs), ``trec6-1000`` (TREC-6's first 1,000 training questions, the same test split), from
-  the NLTK data folder, or ``demo`` (the shipped 320 / 80 reviews; its validation
-  split is the scored split, as ``ulmfit demo`` reports it).
+  the NLTK data folder, or ``demo`` (the shipped 320 / 80 reviews; its validation split is the scored split,
+  as ``ulmfit demo`` reports it).
 * The training split is divided exactly as the library's default does: ``holdout_split(n,
   ClassifierConfig().valid_pct, S)`` -> 90 % train, 10 % validation hold-out. The hold-out is split again
   (seed S + 1) into halves A and B. A goes to training as ``valid=`` (with the defaults validation data only
