@@ -21,7 +21,7 @@ Protocol, for each seed S (``--seeds``, default 42 43 44):
   the weights of the best epoch on A (of the last gradual-unfreezing stage) are scored on B and on test;
   nothing is ever chosen on the test split.
 * Baseline on the same split: TF-IDF word 1-2 grams + char_wb 2-5 grams and logistic regression, C chosen
-  from (0.25, 1, 4, 16) on the whole hold-out (A + B), test accuracy of that C.
+  from (0.25, 1, 4, ..., 1024) (factors of 4) on the whole hold-out (A + B), test accuracy of that C.
 
 Commands:
 
@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-TFIDF_CS = (0.25, 1.0, 4.0, 16.0)
+TFIDF_CS = (0.25, 1.0, 4.0, 16.0, 64.0, 256.0, 1024.0)  # (0.25 ... 16) until the twentieth session
 
 
 def default_nltk_dir() -> Path:
