@@ -93,17 +93,21 @@ def load_demo(nltk_dir: Path | None = None):
     return load_demo_data()
 
 
+def _first_training_texts(splits, n: int = 1000):
+    """``(train, test)`` splits with only the first ``n`` training texts and labels kept."""
+    (texts, labels), test = splits
+    return (texts[:n], labels[:n]), test
+
+
 def load_mr_1000(nltk_dir: Path):
     """MR with only its first 1,000 training sentences (the few-labels regime), the same test split."""
-    (texts, labels), test = load_mr(nltk_dir)
-    return (texts[:1000], labels[:1000]), test
+    return _first_training_texts(load_mr(nltk_dir))
 
 
 def load_trec6_1000(nltk_dir: Path):
     """TREC-6 with only its first 1,000 training questions (the few-labels regime on a task no few-labels
     default was chosen on; every class is among them), the same 500 test questions."""
-    (texts, labels), test = load_trec6(nltk_dir)
-    return (texts[:1000], labels[:1000]), test
+    return _first_training_texts(load_trec6(nltk_dir))
 
 
 def load_mr_rest_unlabelled(nltk_dir: Path) -> list[str]:

@@ -151,7 +151,7 @@ def auto_min_freq(n_texts: int) -> int:
     training part alone so that the halves are as unseen as a test split (``tune_classifier_recipe.py``'s
     default protocol since then, seeds 42-44, see docs/BENCHMARKS.md, ninth round): the default ensemble on MR-1000
     went from 68.00 to 69.67 %, the demo's stayed at 77.43 %, and every group of single classifiers gained
-    (+0.7 to +1.7 points). From 2,000 texts 1 was not better on both: MR +0.5, TREC-6 -0.2 points.
+    (+0.7 to +1.7 points). From 2,000 texts the two tasks measured disagreed on 1 (MR +0.5, TREC-6 -0.2 points).
     """
     return 1 if n_texts < 2000 else 3
 
