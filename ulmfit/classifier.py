@@ -41,6 +41,7 @@ from ulmfit.evaluation import classification_metrics, decide_labels, f1_score
 from ulmfit.hub.model_folder import (
     ModelFolderError,
     build_checked,
+    check_output_folder,
     load_state,
     read_config,
     read_json,
@@ -491,7 +492,9 @@ class TextClassifier(SavedModel):
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str | Path) -> Path:
-        folder = Path(folder)
+        """Write the classifier folder. ``folder``: a new or empty folder, or a saved model's folder, which is
+        replaced (see :func:`~ulmfit.hub.model_folder.check_output_folder`)."""
+        folder = check_output_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
         save_state(folder, self.model.state_dict())
         write_config(folder, self.kind, {"arch": self.arch.to_dict(), "n_classes": len(self.classes),
@@ -635,8 +638,9 @@ class ClassifierEnsemble:
     kind = "classifier_ensemble"
 
     def save(self, folder: str | Path) -> Path:
-        """``folder/member-0``, ``member-1``, ... (each a classifier folder) + ``config.json`` naming them."""
-        folder = Path(folder)
+        """``folder/member-0``, ``member-1``, ... (each a classifier folder) + ``config.json`` naming them.
+        ``folder``: a new or empty folder, or a saved model's folder, which is replaced."""
+        folder = check_output_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
         names = [f"member-{i}" for i in range(len(self.models))]
         for name, model in zip(names, self.models):

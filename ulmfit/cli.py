@@ -392,6 +392,13 @@ def _cmd_ensemble(args) -> None:
     if len(args.models) < 2:
         raise UsageError(f"ulmfit ensemble needs two or more classifier folders; got {len(args.models)}")
     members = []
+    seen: dict[Path, str] = {}
+    for folder in args.models:
+        key = Path(folder).resolve()
+        if key in seen:
+            also = "" if seen[key] == folder else f" (as {seen[key]} too)"
+            raise UsageError(f"{folder} is given twice{also}: each member of an ensemble is a different classifier")
+        seen[key] = folder
     for folder in args.models:
         model = load_classifier(folder)
         if not isinstance(model, TextClassifier):
@@ -435,6 +442,45 @@ def dumps_json(obj, **kwargs) -> str:
     return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
 
 
+_MODEL_OUT = ("train-classifier", "finetune-lm", "ensemble", "pretrain")
+_FILE_OUT = {"lr-find": "the plot", "tokenize": "the tokenized text"}
+
+
+def check_outputs(args) -> None:
+    """Refuse an ``--out`` / ``--run-dir`` the command could not write, before any work (training included):
+    a model folder must be new, empty or a saved model's (:func:`~ulmfit.hub.model_folder.check_output_folder`),
+    a file output must not be a folder."""
+    from ulmfit.hub.model_folder import check_output_folder
+
+    command = args.command
+    if command in _MODEL_OUT:
+        from ulmfit.language_model import PRETRAIN_LEFTOVERS
+
+        check_output_folder(args.out, "--out", own=PRETRAIN_LEFTOVERS if command == "pretrain" else ())
+    elif command == "demo":
+        from ulmfit.demo import check_demo_out
+
+        check_demo_out(args.out, "--out")
+    elif command in _FILE_OUT:
+        if args.out.is_dir():
+            raise UsageError(f"--out {str(args.out)!r} is a folder; give the path of a file for {_FILE_OUT[command]}")
+        _no_file_above(args.out, "--out")
+    run_dir = getattr(args, "run_dir", None)
+    if run_dir is not None:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UsageError(f"--run-dir {str(run_dir)!r} is a file; the run's metrics and checkpoints go in a folder")
+        _no_file_above(run_dir, "--run-dir")
+
+
+def _no_file_above(path: Path, flag: str) -> None:
+    """A path below an existing file (``afile/sub``) cannot be created: say so, naming the flag."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"{flag} {str(path)!r}: {str(parent)!r} is a file, so nothing can be written below it")
+            return
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``ulmfit``; a user error prints one line and exits with status 2 (``--debug``: the
     traceback)."""
@@ -444,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
                 "predict": _cmd_predict, "ensemble": _cmd_ensemble, "evaluate": _cmd_evaluate}
 
     def run() -> None:
+        check_outputs(args)
         if args.command == "demo":
             from ulmfit.demo import run_demo
 

@@ -73,6 +73,21 @@ def _fine_tune_lm(name: str, train_texts, extra_lm, out: Path, quick: bool, prog
     return language_model
 
 
+def check_demo_out(out: str | Path, name: str = "out") -> Path:
+    """``out`` must be a folder the demo can save into: not a file, and its model sub-folders (``lm``,
+    ``backward/lm``, ``ensemble``, ``classifier``) new, empty or saved models (a re-run replaces them)."""
+    from ulmfit.hub.model_folder import check_output_folder
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        from ulmfit.errors import UsageError
+
+        raise UsageError(f"{name} {str(out)!r} is a file; the demo saves its models in a folder")
+    for sub in ("lm", "backward/lm", "ensemble", "classifier"):
+        check_output_folder(out / sub, f"{name} {str(out)!r}: the sub-folder")
+    return out
+
+
 def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str | None = None, quick: bool = False,
              progress: bool = True, seed: int = 42, ensemble: bool | None = None) -> dict:
     """Run the pipeline; returns the validation metrics (the shipped set's validation split, or for
@@ -88,7 +103,7 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
     from ulmfit.hub.registry import DEFAULT, twin_of
 
     start = time.time()
-    out = Path(out)
+    out = check_demo_out(out)
     train_texts, train_labels, valid, examples, extra_lm = _load_data(data, seed)
     name = lm or DEFAULT
     twin = twin_of(name) if ensemble is not False else None

@@ -38,6 +38,7 @@ from ulmfit.config_checks import (
 )
 from ulmfit.hub.model_folder import (
     build_checked,
+    check_output_folder,
     load_state,
     read_config,
     read_json,
@@ -130,6 +131,9 @@ class LMPretrainConfig:
             "clip": optional(POSITIVE), "seed": SEED, "backwards": one_of(True, False), "device": DEVICE})
 
 
+# what `ulmfit pretrain` writes into its --out folder before the model: the default run folder (checkpoints,
+# metrics) and a SentencePiece model trained there (with its piece list)
+PRETRAIN_LEFTOVERS = ("run", "spm.model", "spm.vocab")
 EVAL_BS = 16  # rows of evaluate() and of the training loops' validation (one perplexity definition)
 
 
@@ -235,8 +239,12 @@ class LanguageModel(SavedModel):
         return cls(model, vocab, tokenizer, arch, saved.get("meta", {}))
 
     def save(self, folder: str | Path, half: bool = False) -> Path:
-        """Write the model folder (weights, config, vocab, tokenizer spec). ``half``: fp16 weights."""
-        folder = Path(folder)
+        """Write the model folder (weights, config, vocab, tokenizer spec). ``half``: fp16 weights.
+
+        ``folder``: a new or empty folder, or a saved model's folder, which is replaced (see
+        :func:`~ulmfit.hub.model_folder.check_output_folder`); ``ulmfit pretrain``'s own ``run/`` checkpoints and
+        SentencePiece model may be there already."""
+        folder = check_output_folder(folder, own=PRETRAIN_LEFTOVERS)
         folder.mkdir(parents=True, exist_ok=True)
         save_state(folder, self.model.state_dict(), half=half)
         write_config(folder, self.kind, {"arch": self.config.to_dict(), "meta": self.meta})

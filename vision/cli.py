@@ -140,10 +140,13 @@ def _train_arch(args: argparse.Namespace) -> str:
 
 def _train(args: argparse.Namespace) -> int:
     from ulmfit.cli_prog import runnable
+    from ulmfit.hub.model_folder import check_output_folder
     from vision.learner import VisionTrainConfig, train
+    from vision.run_record import RECORD_FILES
 
     _check_device(args.precision, args.device)
     out = args.out if args.out is not None else str(default_out(args.data, _train_arch(args)))
+    check_output_folder(out, "--out", own=RECORD_FILES)  # before any data is read or any epoch is trained
     config = VisionTrainConfig(
         data=args.data, arch=args.arch, size=args.size, epochs=args.epochs, bs=args.bs, lr=args.lr,
         mixup=args.mixup, label_smoothing=args.label_smoothing, precision=args.precision,

@@ -26,7 +26,7 @@ from vision.evaluation import check_classes, evaluate_model
 from vision.head import TransferModel, transfer_model
 from vision.losses import LabelSmoothingCrossEntropy
 from vision.mixup import MixUp
-from vision.run_record import data_facts, readable_evaluation, run_summary, write_run_record
+from vision.run_record import RECORD_FILES, data_facts, readable_evaluation, run_summary, write_run_record
 from vision.weights import fetch_weights, weights_entry
 from vision.xresnet import XRESNET_ARCHS
 
@@ -155,12 +155,12 @@ def save_model(
 ) -> Path:
     """Write ``model.pt`` + ``config.json`` into ``folder`` (created), then the manifest of those and of
     ``extra_files`` (names of files already written into ``folder``, e.g. the run record)."""
-    from ulmfit.hub.model_folder import save_state, write_config, write_manifest
+    from ulmfit.hub.model_folder import check_output_folder, save_state, write_config, write_manifest
 
     spec = _model_spec(model)
     if len(classes) != spec["n_out"]:
         raise ValueError(f"classes has {len(classes)} names but the model has n_out={spec['n_out']}")
-    folder = Path(folder)
+    folder = check_output_folder(folder, own=tuple(extra_files))  # a new, empty or saved model's folder
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}  # channels_last -> plain layout
     save_state(folder, state)
@@ -268,6 +268,10 @@ def train(config: VisionTrainConfig, **learner_kwargs) -> tuple[Learner, Path | 
     from vision.data import image_data
 
     check_precision(config.precision, config.device)  # fp16 without a GPU fails now, before any data is read
+    if config.out is not None:  # a file or a folder of other files as out= fails now too, not after training
+        from ulmfit.hub.model_folder import check_output_folder
+
+        check_output_folder(config.out, "out", own=RECORD_FILES)
     tv_weights = None  # a misspelt torchvision weights name fails now too (pretrained= reuses a body instead)
     if config.weights is not None and config.pretrained is None and config.arch not in XRESNET_ARCHS:
         tv_weights = weights_entry(config.arch, config.weights)

@@ -400,13 +400,14 @@ def test_ensemble_combines_classifier_folders_scores_and_predicts(tiny_lm_dir, c
 @pytest.mark.parametrize("argv, message", [
     (["ONE"], "ulmfit ensemble needs two or more classifier folders; got 1"),
     (["ONE", "ENS"], "is an ensemble already; pass its member folders"),
-    (["ONE", "ONE", "--data", "CSV", "--split", "valid"], "has no labelled split 'valid' (found ['test', 'train'])"),
+    (["ONE", "MEMBER", "--data", "CSV", "--split", "valid"], "has no labelled split 'valid' (found ['test', 'train'])"),
 ])
 def test_ensemble_errors_are_one_line(clf_dir, labelled_csv, tmp_path, capsys, argv, message):
     from ulmfit.classifier import ClassifierEnsemble, TextClassifier
 
     ClassifierEnsemble([TextClassifier.load(clf_dir)] * 2).save(tmp_path / "ens")
-    names = {"ONE": str(clf_dir), "ENS": str(tmp_path / "ens"), "CSV": str(labelled_csv)}
+    names = {"ONE": str(clf_dir), "ENS": str(tmp_path / "ens"), "MEMBER": str(tmp_path / "ens" / "member-0"),
+             "CSV": str(labelled_csv)}
     with pytest.raises(SystemExit) as info:
         main(["ensemble", *(names.get(a, a) for a in argv), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ from ulmfit.hub.safe_load import safe_torch_load
 from ulmfit.user_warning import warn
 from ulmfit.version import __version__
 
-__all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_sizes", "nonfinite_keys", "require", "verify_manifest",
-           "write_manifest",
+__all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_output_folder", "check_sizes", "nonfinite_keys",
+           "require", "verify_manifest", "write_manifest",
            "FORMAT_VERSION",
            "ModelFolderError", "read_config", "write_config", "save_state", "load_state",
            "write_json", "read_json"]
@@ -134,14 +136,70 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def check_output_folder(folder: str | os.PathLike | None, name: str = "folder", own: tuple[str, ...] = ()) -> Path:
+    """Where a save may write: a path that does not exist yet, an empty folder, or a folder that holds a saved
+    model (its ``manifest.json`` or ``config.json``), which the save replaces. ``own``: names the caller itself
+    leaves in the folder before its save (``pretrain``'s ``run/`` checkpoints), which do not count as foreign.
+
+    Raises ``ModelFolderError`` naming ``name`` (``folder`` in Python, ``--out`` in the shell) for an empty path,
+    an existing file, a path below a file, or a folder that holds other files: a save would mix the model's files
+    with them. Call it before training, so that a bad path costs nothing.
+    """
+    if folder is None or not os.fspath(folder).strip():
+        raise ModelFolderError(f"{name}: the path is empty; give the folder to save the model in")
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ModelFolderError(f"{name} {str(path)!r} is a file: a model is saved as a folder; give a new folder's "
+                               "path")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ModelFolderError(f"{name} {str(path)!r}: {str(parent)!r} is a file, so no folder can be made "
+                                       "below it")
+            break
+    if path.is_dir() and not ((path / MANIFEST).is_file() or (path / "config.json").is_file()):
+        foreign = sorted(p.name for p in path.iterdir() if p.name not in own)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise ModelFolderError(f"{name} {str(path)!r} is a folder that holds other files ({shown}), not a saved "
+                                   "model: saving there would mix the model's files with them; give a new or empty "
+                                   "folder, or the folder of a saved model to replace")
+    return path
+
+
+def _listed(folder: Path) -> list[str]:
+    """The file names the folder's current manifest lists ([] when it has none or it is unreadable)."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [n for n in files if isinstance(n, str) and ".." not in Path(n).parts] if isinstance(files, dict) else []
+
+
+def _remove_stale(folder: Path, old: list[str], new: list[str]) -> None:
+    """Delete what a replaced save listed and the new one does not: a classifier's ``model.pt`` after an ensemble
+    was saved over it, an ensemble's ``member-5/`` after a smaller one. Only files the old manifest listed go."""
+    kept_dirs = {Path(n).parts[0] for n in new if len(Path(n).parts) > 1}
+    for name in sorted(set(old) - set(new)):
+        parts = Path(name).parts
+        if len(parts) > 1:  # a member's manifest: the member folder goes, unless the new save uses it
+            if parts[0] not in kept_dirs and parts[-1] == MANIFEST and (folder / parts[0]).is_dir():
+                shutil.rmtree(folder / parts[0], ignore_errors=True)
+        elif (folder / name).is_file():
+            (folder / name).unlink()
+
+
 def write_manifest(folder: Path, names: list[str]) -> None:
     """Write ``manifest.json`` LAST in a save: each of the files ``names`` (relative to ``folder``) with its size
     and sha256. Every file of a save is written atomically and the manifest after them, so a save that dies
     half-way leaves the previous manifest, which no longer matches: the folder is refused on load, never
-    loaded with new weights beside an old vocabulary."""
+    loaded with new weights beside an old vocabulary. Once the new manifest is in place, files of a save it
+    replaced that the new one does not list are removed."""
     folder = Path(folder)
+    old = _listed(folder)
     files = {name: {"size": (folder / name).stat().st_size, "sha256": _sha256(folder / name)} for name in names}
     write_json(folder / MANIFEST, {"format_version": 1, "files": files})
+    _remove_stale(folder, old, list(names))
 
 
 def verify_manifest(folder: Path) -> None:

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ulmfit.errors import TrainingDivergedError
+from ulmfit.errors import TrainingDivergedError, UsageError
 from ulmfit.hub.model_folder import nonfinite_keys
 from ulmfit.train import schedules
 from ulmfit.train.callbacks import Callback, MetricsLogger, ProgressCallback
@@ -220,6 +220,8 @@ class Learner:
         self.metrics = list(metrics)
         self.wd, self.moms, self.clip, self.train_bn = wd, tuple(moms), clip, train_bn
         self.path = Path(path) if path is not None else None
+        if self.path is not None and self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"path {str(self.path)!r} is a file; the run's metrics and checkpoints go in a folder")
         self.progress = progress
         self.cbs: list[Callback] = list(callbacks)
         if progress:
