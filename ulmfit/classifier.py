@@ -329,6 +329,11 @@ class TextClassifier(SavedModel):
         from ulmfit.train.distributed import broadcast_arrays, is_main_process, setup_distributed
 
         setup_distributed()  # under torchrun the loaders read rank / world size: start the group first
+        if config is not None and not isinstance(config, ClassifierConfig):
+            raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__} ({config!r:.40})")
+        if valid is not None and (isinstance(valid, (str, bytes)) or not hasattr(valid, "__len__")
+                                  or len(valid) != 2):
+            raise ValueError("valid must be a pair (texts, labels), e.g. valid=(valid_texts, valid_labels)")
         config = with_overrides(config or ClassifierConfig(), overrides)
         check_schedule(config.schedule)
         check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
@@ -712,6 +717,10 @@ def _check_pairs(texts: list, labels: list, what: str) -> None:
         raise ValueError(f"{what}: {len(texts)} texts but {len(labels)} labels; need one label per text")
     if not texts:
         raise ValueError(f"{what}: no texts given")
+    missing = [i for i, label in enumerate(labels) if label is None]
+    if missing:
+        raise ValueError(f"{what}: labels[{missing[0]}] is None ({len(missing)} missing in all); every text needs a "
+                         "label (a multi-label text with none: an empty list)")
 
 
 def _as_list(labs) -> list:

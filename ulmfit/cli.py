@@ -113,11 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_seed(p)
 
     p = sub.add_parser("tokenize", help="tokenize a data source, one document per output line")
-    p.add_argument("data")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("data", help="a CSV/TSV/JSONL/text file, a folder, a built-in name or hf:NAME")
+    p.add_argument("--out", type=Path, required=True, help="the text file to write")
     p.add_argument("--split", default=None, help="only this split (default: all)")
-    p.add_argument("--lang", default="en")
-    p.add_argument("--n-workers", type=int, default=None)
+    p.add_argument("--lang", default="en", help="spaCy language code (default: en)")
+    p.add_argument("--n-workers", type=int, default=None,
+                   help="tokenizer processes (default: all CPUs)")
     _add_source_options(p)
 
     p = sub.add_parser("pretrain", help="pretrain an AWD-LSTM language model on a corpus (from scratch, "
@@ -186,10 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_options(p)
 
     p = sub.add_parser("evaluate", help="metrics of a classifier on a labelled data source")
-    p.add_argument("model", type=Path)
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="test")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("model", type=Path, help="a classifier or ensemble folder")
+    p.add_argument("--data", required=True, help="labelled data: a CSV/TSV/JSONL file, a folder, a built-in name "
+                                                 "or hf:NAME")
+    p.add_argument("--split", default="test",
+                   help="the split of --data to score (default: test; a single file is split 'train')")
+    p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     _add_source_options(p)
     allow_debug_anywhere(sub)
     return parser
@@ -310,8 +313,14 @@ def _train_valid(data: str, valid_split: str | None, **kwargs):
     from ulmfit.data import load_source
 
     splits = load_source(data, **kwargs)
-    if "train" not in splits or splits["train"].labels is None:
+    if "train" in splits and splits["train"].labels is None:
+        raise UsageError(f"{data}: its training texts have no labels. A CSV, TSV or JSONL file needs a 'label' "
+                         "column (--label-col NAME names another); a folder needs one sub-folder per class "
+                         "(train/pos/, train/neg/)")
+    if "train" not in splits:
         raise UsageError(f"{data} has no labelled 'train' split (found {sorted(splits)})")
+    if not splits["train"].texts:
+        raise UsageError(f"{data} holds no training texts (a header without rows?)")
     valid = None  # None: TextClassifier holds out valid_pct of the training split
     if valid_split is not None:
         if valid_split not in splits or splits[valid_split].labels is None:
@@ -377,7 +386,8 @@ def _cmd_evaluate(args) -> None:
     clf = load_classifier(args.model)
     splits = load_source(args.data, **_source_kwargs(args))
     if args.split not in splits or splits[args.split].labels is None:
-        raise UsageError(f"{args.data} has no labelled split {args.split!r} (found {sorted(splits)})")
+        raise UsageError(f"{args.data} has no labelled split {args.split!r} (found {sorted(splits)}); choose one "
+                         "with --split")
     metrics = clf.evaluate(splits[args.split].texts, splits[args.split].labels)
     if args.json:
         print(dumps_json(metrics, indent=2))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Callable
 
 from ulmfit.errors import UlmfitError
@@ -19,9 +20,13 @@ USER_ERRORS = (UlmfitError, ValueError, FileNotFoundError, NotADirectoryError, I
 
 
 def run_command(prog: str, command: str, fn: Callable[[], object], debug: bool = False) -> int:
-    """Run ``fn()``; return 0, or print one line and return :data:`USER_ERROR_EXIT` on a user error."""
+    """Run ``fn()``; return 0, or print one line and return :data:`USER_ERROR_EXIT` on a user error. Warnings
+    are one line too, ``PROG COMMAND: warning: MESSAGE`` (``--debug``: Python's format, with the source line)."""
     try:
-        fn()
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _one_line_warning(prog, command)
+            fn()
         sys.stdout.flush()
     except BrokenPipeError:
         # the reader went away (e.g. `| head -1`): stop writing, without a traceback
@@ -35,6 +40,14 @@ def run_command(prog: str, command: str, fn: Callable[[], object], debug: bool =
         print(f"{prog} {command}: error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
     return 0
+
+
+def _one_line_warning(prog: str, command: str):
+    """A ``warnings.showwarning`` that prints ``PROG COMMAND: warning: MESSAGE`` on stderr: a shell user needs the
+    message, not the Python file and line that raised it."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"{prog} {command}: warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+    return show
 
 
 def allow_debug_anywhere(subparsers) -> None:

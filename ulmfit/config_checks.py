@@ -5,6 +5,7 @@ data is read, and overrides with unknown names are refused with the list of vali
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -17,13 +18,14 @@ def _is_int(v) -> bool:
 
 
 def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    """A finite int or float: NaN and inf are no learning rate, weight decay or dropout."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 INT_GE0 = (lambda v: _is_int(v) and v >= 0, "an int >= 0")
 INT_GE1 = (lambda v: _is_int(v) and v >= 1, "an int >= 1")
-POSITIVE = (lambda v: _is_num(v) and v > 0, "a number > 0")
-NON_NEGATIVE = (lambda v: _is_num(v) and v >= 0, "a number >= 0")
+POSITIVE = (lambda v: _is_num(v) and v > 0, "a finite number > 0")
+NON_NEGATIVE = (lambda v: _is_num(v) and v >= 0, "a finite number >= 0")
 FRACTION = (lambda v: _is_num(v) and 0 <= v < 1, "a fraction in [0, 1)")
 MOMS = (lambda v: isinstance(v, (tuple, list)) and len(v) == 3 and all(_is_num(m) and 0 <= m < 1 for m in v),
         "3 momentums in [0, 1), e.g. (0.8, 0.7, 0.8)")

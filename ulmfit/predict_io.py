@@ -33,6 +33,7 @@ written atomically: it appears complete or not at all.
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import io
 import json
@@ -164,25 +165,45 @@ class _Table:
         return "argument" if self.name == "arguments" else "line"
 
 
+_UNDECODABLE = [0]  # bytes replaced by U+FFFD so far in this process, counted by the error handler below
+
+
+def _replace_counted(err: UnicodeDecodeError) -> tuple[str, int]:
+    _UNDECODABLE[0] += err.end - err.start
+    return "\ufffd", err.end
+
+
+codecs.register_error("ulmfit-replace-counted", _replace_counted)
+
+
 @contextmanager
 def _text_stream(path: Path | None, encoding: str, newline: str | None) -> Iterator[io.TextIOBase]:
-    """A file or stdin decoded as ``encoding`` with invalid bytes replaced by U+FFFD, whatever the locale says.
+    """A file or stdin decoded as ``encoding`` with invalid bytes replaced by U+FFFD, whatever the locale says;
+    a warning at the end says how many bytes were replaced (training's readers warn the same way).
 
     A ``sys.stdin`` without a byte ``buffer`` (a test's ``io.StringIO``) is read as it is.
     """
-    if path is not None:
-        with open(path, encoding=encoding, errors="replace", newline=newline) as f:
-            yield f
-        return
-    buffer = getattr(sys.stdin, "buffer", None)
-    if buffer is None:
-        yield sys.stdin
-        return
-    stream = io.TextIOWrapper(buffer, encoding=encoding, errors="replace", newline=newline)
+    before = _UNDECODABLE[0]
     try:
-        yield stream
+        if path is not None:
+            with open(path, encoding=encoding, errors="ulmfit-replace-counted", newline=newline) as f:
+                yield f
+            return
+        buffer = getattr(sys.stdin, "buffer", None)
+        if buffer is None:
+            yield sys.stdin
+            return
+        stream = io.TextIOWrapper(buffer, encoding=encoding, errors="ulmfit-replace-counted", newline=newline)
+        try:
+            yield stream
+        finally:
+            stream.detach()  # closing the wrapper must not close sys.stdin's buffer
     finally:
-        stream.detach()  # closing the wrapper must not close sys.stdin's buffer
+        replaced = _UNDECODABLE[0] - before
+        if replaced:
+            _warn(f"{'stdin' if path is None else path}: {replaced} byte(s) are not valid {encoding.split('-sig')[0]} "
+                  "and were read as U+FFFD (the texts were classified with it); save the file as UTF-8 to classify "
+                  "them as written")
 
 
 def _line_records(lines) -> Iterator[_Record]:

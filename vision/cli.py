@@ -44,9 +44,15 @@ def default_out(data: str, arch: str) -> Path:
     return Path(DEFAULT_RUNS) / f"{name}-{arch}"
 
 
+_FLAG_NAMES = {"freeze_epochs": "frozen_epochs"}  # a field whose flag reads differently
+
+
 def _as_flags(err: Exception) -> str:
     """The API's one-line message with its keywords (``device='cuda'``) spelt as this command's flags."""
-    return re.sub(r"\b(device|precision|weights)='([^']*)'", lambda m: f"--{m[1]} {m[2]}", str(err))
+    message = re.sub(r"\b(device|precision|weights)='([^']*)'", lambda m: f"--{m[1]} {m[2]}", str(err))
+    # VisionTrainConfig's "lr must be a finite number > 0, got -1" names the field: here it is the flag
+    return re.sub(r"^(size|epochs|bs|lr|mixup|label_smoothing|wd|freeze_epochs|seed) must be",
+                  lambda m: f"--{_FLAG_NAMES.get(m[1], m[1]).replace('_', '-')} must be", message)
 
 
 def _check_device(precision: str, device: str | None) -> None:
@@ -147,14 +153,14 @@ def _train(args: argparse.Namespace) -> int:
     _check_device(args.precision, args.device)
     out = args.out if args.out is not None else str(default_out(args.data, _train_arch(args)))
     check_output_folder(out, "--out", own=RECORD_FILES)  # before any data is read or any epoch is trained
-    config = VisionTrainConfig(
-        data=args.data, arch=args.arch, size=args.size, epochs=args.epochs, bs=args.bs, lr=args.lr,
-        mixup=args.mixup, label_smoothing=args.label_smoothing, precision=args.precision,
-        channels_last=args.channels_last, out=out, wd=args.wd, workers=args.workers, seed=args.seed,
-        weights=args.weights, pretrained=args.pretrained, freeze_epochs=args.freeze_epochs, device=args.device,
-        progress=not args.no_progress,
-    )
     try:
+        config = VisionTrainConfig(
+            data=args.data, arch=args.arch, size=args.size, epochs=args.epochs, bs=args.bs, lr=args.lr,
+            mixup=args.mixup, label_smoothing=args.label_smoothing, precision=args.precision,
+            channels_last=args.channels_last, out=out, wd=args.wd, workers=args.workers, seed=args.seed,
+            weights=args.weights, pretrained=args.pretrained, freeze_epochs=args.freeze_epochs, device=args.device,
+            progress=not args.no_progress,
+        )
         learn, saved = train(config)
     except (ValueError, UlmfitError) as err:  # the API's keywords (weights='...') as the flags typed here
         message = _as_flags(err)

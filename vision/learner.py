@@ -10,6 +10,7 @@ the manifest lists them all.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -200,6 +201,11 @@ def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
 # --------------------------------------------------------------------------- training
 
 
+def _finite(value) -> bool:
+    """A real, finite number (not a bool): inf and NaN are no learning rate or weight decay."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 @dataclass
 class VisionTrainConfig:
     """``ulmfit-vision train`` options (the CLI maps its flags onto these fields)."""
@@ -231,11 +237,12 @@ class VisionTrainConfig:
             ("size", isinstance(self.size, int) and self.size >= 8, "an int >= 8"),
             ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an int >= 1"),
             ("bs", isinstance(self.bs, int) and self.bs >= 2, "an int >= 2 (BatchNorm needs 2 samples)"),
-            ("lr", self.lr > 0, "a number > 0"),
-            ("mixup", self.mixup >= 0, "a number >= 0 (0 = off)"),
-            ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("lr", _finite(self.lr) and self.lr > 0, "a finite number > 0"),
+            ("mixup", _finite(self.mixup) and self.mixup >= 0, "a finite number >= 0 (0 = off)"),
+            ("label_smoothing", _finite(self.label_smoothing) and 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-            ("wd", self.wd >= 0, "a number >= 0"),
+            ("wd", _finite(self.wd) and self.wd >= 0, "a finite number >= 0"),
+            ("freeze_epochs", isinstance(self.freeze_epochs, int) and self.freeze_epochs >= 0, "an int >= 0"),
         ]
         for name, ok, accepted in checks:
             if not ok:

@@ -257,6 +257,32 @@ def test_configs_validate_every_field_before_any_work():
         LMPretrainConfig(precision="fp8")
     with pytest.raises(ValueError, match=r"ClassifierConfig.valid_pct=1.5"):
         ClassifierConfig(valid_pct=1.5)
+    for field in ("lr", "wd", "ar_alpha", "mixup"):  # inf is no learning rate: refused before training diverges
+        with pytest.raises(ValueError, match=rf"ClassifierConfig.{field}=inf is not accepted; expected a finite"):
+            ClassifierConfig(**{field: float("inf")})
+
+
+def test_drop_mult_that_would_make_a_dropout_of_1_or_more_is_refused_by_name():
+    from ulmfit.models import AWDLSTMConfig
+
+    arch = AWDLSTMConfig(output_p=0.4, hidden_p=0.3, input_p=0.4, embed_p=0.05, weight_p=0.5)
+    assert arch.scaled(1.9).weight_p == pytest.approx(0.95)
+    with pytest.raises(ValueError, match=r"drop_mult=2 scales weight_p 0.5 to 1, but a dropout probability must "
+                                         r"stay below 1: use a drop_mult below 2"):
+        arch.scaled(2)
+    with pytest.raises(ValueError, match="drop_mult must be a finite number >= 0, got inf"):
+        arch.scaled(float("inf"))
+
+
+def test_bad_train_arguments_name_the_keyword(tiny_lm_dir):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    with pytest.raises(ValueError, match=r"train: labels\[19\] is None \(1 missing in all\); every text needs a label"):
+        TextClassifier.train(texts[:20], labels[:19] + [None], lm=lm)
+    with pytest.raises(ValueError, match=r"valid must be a pair \(texts, labels\)"):
+        TextClassifier.train(texts[:20], labels[:20], lm=lm, valid=(texts[:5],))
+    with pytest.raises(TypeError, match="config must be a ClassifierConfig, got str"):
+        TextClassifier.train(texts[:20], labels[:20], lm=lm, config="x")
 
 
 def test_unknown_training_options_are_refused_with_the_valid_ones(tiny_lm_dir):

@@ -182,7 +182,8 @@ def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_
     import torch
 
     cases = [(["--device", "gpu"], "error: --device gpu: expected None, 'cpu', 'cuda' or 'cuda:N'"),
-             (["--lr", "-1"], "error: --lr -1.0: expected a number > 0")]
+             (["--lr", "-1"], "error: --lr -1.0: expected a finite number > 0"),
+             (["--lr", "inf"], "error: --lr inf: expected a finite number > 0")]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "error: --device cuda but no CUDA GPU is available; use --device cpu"))
     for extra, expected in cases:
@@ -191,6 +192,24 @@ def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_
                   "--out", str(tmp_path / "m"), *extra])
         err = capsys.readouterr().err
         assert info.value.code == 2 and expected in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("content, command, expected", [
+    ("text,foo\nnice,pos\n", "train-classifier", "its training texts have no labels. A CSV, TSV or JSONL file needs a "
+                                                  "'label' column (--label-col NAME names another)"),
+    ("text,label\n", "train-classifier", "holds no training texts (a header without rows?)"),
+    ("text,label\nnice,pos\n", "evaluate", "has no labelled split 'test' (found ['train']); choose one with --split"),
+])
+def test_data_without_labels_or_rows_is_one_line_naming_the_file(tiny_lm_dir, clf_dir, tmp_path, capsys, content,
+                                                                 command, expected):
+    data = tmp_path / "data.csv"
+    data.write_text(content)
+    argv = (["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(data), "--out", str(tmp_path / "m")]
+            if command == "train-classifier" else ["evaluate", str(clf_dir), "--data", str(data)])
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and f"{data}" in err and expected in err, err
 
 
 def test_training_options_come_from_the_configs_with_help_and_defaults(capsys):

@@ -38,7 +38,18 @@ def test_file_with_invalid_utf8_predicts_every_line(clf_dir, tmp_path, capsys):
     path = tmp_path / "in.txt"
     path.write_bytes(BAD_BYTES)
     main(["predict", str(clf_dir), "--file", str(path)])
-    assert [text for *_, text in _rows(capsys.readouterr().out)] == EXPECTED_TEXTS
+    captured = capsys.readouterr()
+    assert [text for *_, text in _rows(captured.out)] == EXPECTED_TEXTS
+    assert captured.err == (f"ulmfit predict: warning: {path}: 2 byte(s) are not valid utf-8 and were read as U+FFFD "
+                            "(the texts were classified with it); save the file as UTF-8 to classify them as "
+                            "written\n")
+
+
+def test_clean_utf8_gives_no_warning(clf_dir, tmp_path, capsys):
+    path = tmp_path / "in.txt"
+    path.write_text("good one\nstill \ufffd as written\n", encoding="utf-8")
+    main(["predict", str(clf_dir), "--file", str(path)])
+    assert capsys.readouterr().err == ""
 
 
 class _BinaryStdin:
@@ -55,7 +66,9 @@ def test_stdin_with_invalid_utf8_predicts_every_line(clf_dir, capsys, monkeypatc
     stdin = _BinaryStdin(BAD_BYTES)
     monkeypatch.setattr("sys.stdin", stdin)
     main(["predict", str(clf_dir)])
-    assert [text for *_, text in _rows(capsys.readouterr().out)] == EXPECTED_TEXTS
+    captured = capsys.readouterr()
+    assert [text for *_, text in _rows(captured.out)] == EXPECTED_TEXTS
+    assert captured.err.startswith("ulmfit predict: warning: stdin: 2 byte(s) are not valid utf-8")
     assert not stdin.buffer.closed  # the decoding wrapper was detached, not closed
 
 
@@ -72,3 +85,12 @@ def test_lone_surrogate_argument(clf_dir, capsys):
     main(["predict", str(clf_dir), "bad \udcff byte", "--json"])
     record = json.loads(capsys.readouterr().out)
     assert record["text"] == "bad \ufffd byte" and set(record["probabilities"]) == {"positive", "negative"}
+
+
+def test_warnings_in_the_shell_are_one_line_naming_the_command(clf_dir, tmp_path, capsys):
+    data = tmp_path / "latin1.csv"
+    data.write_bytes("text,label\nCaf\xe9 was nice,positive\nAwful,negative\n".encode("latin-1"))
+    main(["evaluate", str(clf_dir), "--data", str(data), "--split", "train"])
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("ulmfit evaluate: warning: 1 file(s) had bytes that are not valid "
+                                               "utf-8"), err

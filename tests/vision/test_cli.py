@@ -263,6 +263,23 @@ def test_cuda_device_without_a_gpu_is_one_line_before_any_work(tmp_path, capsys)
         assert f"--device {argv[-1]} but no CUDA GPU is available; use --device cpu" in err
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),
+    (["--wd", "-1"], "--wd must be a finite number >= 0, got -1.0"),
+    (["--frozen-epochs", "-1"], "--frozen-epochs must be an int >= 0, got -1"),
+    (["--size", "4"], "--size must be an int >= 8, got 4"),
+])
+def test_bad_values_name_the_flag_before_any_work(tmp_path, capsys, extra, message):
+    assert main(["train", "--data", str(tmp_path / "no-such-data"), *extra]) == 2
+    assert message in _one_error_line(capsys.readouterr().err, "train")
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert main(["train", "--data", str(tmp_path / "no-such-data"), "--out", str(tmp_path / "afile")]) == 2
+    assert f"--out '{tmp_path}/afile' is a file" in _one_error_line(capsys.readouterr().err, "train")
+
+
 def test_fp16_on_cpu_is_one_line_before_any_work(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path / "no-such-data"), "--precision", "fp16", "--device", "cpu"]) == 2
     assert "--precision fp16 needs a CUDA GPU" in _one_error_line(capsys.readouterr().err, "train")

@@ -15,6 +15,7 @@ tied to the embedding).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +79,13 @@ class AWDLSTMConfig:
 
     def scaled(self, drop_mult: float) -> AWDLSTMConfig:
         """A copy with every ``*_p`` dropout multiplied by ``drop_mult``."""
-        if isinstance(drop_mult, bool) or not isinstance(drop_mult, (int, float)) or drop_mult < 0:
-            raise ValueError(f"drop_mult must be a non-negative number, got {drop_mult!r}")
+        if isinstance(drop_mult, bool) or not isinstance(drop_mult, (int, float)) or not 0 <= drop_mult < math.inf:
+            raise ValueError(f"drop_mult must be a finite number >= 0, got {drop_mult!r}")
+        top = max(_DROPOUT_FIELDS, key=lambda n: getattr(self, n))
+        if getattr(self, top) * drop_mult >= 1:
+            raise ValueError(f"drop_mult={drop_mult:g} scales {top} {getattr(self, top):g} to "
+                             f"{getattr(self, top) * drop_mult:g}, but a dropout probability must stay below 1: "
+                             f"use a drop_mult below {1 / getattr(self, top):.3g}")
         return dataclasses.replace(self, **{n: getattr(self, n) * drop_mult for n in _DROPOUT_FIELDS})
 
     def to_dict(self) -> dict[str, Any]:
