@@ -120,6 +120,13 @@ class ClassifierConfig:
             "multi_label": one_of(True, False), "threshold": FRACTION,
             "tune_thresholds": one_of(True, False), "valid_pct": FRACTION, "keep_best": one_of(True, False),
             "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED, "device": DEVICE})
+        if self.epochs is not None and self.stage_epochs is not None:
+            raise ValueError(f"pass epochs= (a total, {self.epochs}) or stage_epochs= (per stage, "
+                             f"{tuple(self.stage_epochs)}), not both")
+        if self.stage_epochs is not None and self.stage_lr_mults is not None and \
+                len(self.stage_lr_mults) < len(self.stage_epochs):
+            raise ValueError(f"stage_lr_mults={tuple(self.stage_lr_mults)} needs an entry for each of the "
+                             f"{len(self.stage_epochs)} stages in stage_epochs={tuple(self.stage_epochs)}")
         if self.multi_label and self.label_smoothing:
             raise ValueError(f"ClassifierConfig.label_smoothing={self.label_smoothing!r} applies to single-label "
                              "classifiers only; use label_smoothing=0.0 with multi_label=True")
@@ -263,10 +270,7 @@ class TextClassifier(SavedModel):
         bs, valid_source = setup["bs"], setup["valid_source"]
 
         stage_epochs = config.stage_epochs or _auto_stage_epochs(len(train_ids))
-        if config.epochs is not None:
-            if config.stage_epochs is not None:
-                raise ValueError(f"pass epochs= (a total, {config.epochs}) or stage_epochs= (per stage, "
-                                 f"{tuple(config.stage_epochs)}), not both")
+        if config.epochs is not None:  # (epochs= with stage_epochs= is refused by the config)
             stage_epochs = spread_epochs(config.epochs, stage_epochs)
         log = TrainingLog()
         learn.add_cb(log)
@@ -275,8 +279,9 @@ class TextClassifier(SavedModel):
         start = time.time()
         stage_lr_mults = config.stage_lr_mults or _auto_stage_lr_mults(len(train_ids))
         if len(stage_lr_mults) < len(stage_epochs):
-            raise ValueError(f"stage_lr_mults {tuple(stage_lr_mults)} needs an entry for each of the stages in "
-                             f"stage_epochs {tuple(stage_epochs)} (head, -2, -3, all)")
+            raise ValueError(f"stage_epochs={tuple(stage_epochs)} has {len(stage_epochs)} stages, but the default "
+                             f"stage_lr_mults for {len(train_ids)} texts, {tuple(stage_lr_mults)}, has "
+                             f"{len(stage_lr_mults)}: pass stage_lr_mults= with one multiplier per stage")
         planned = [k for k, e in enumerate(stage_epochs) if e]
         for stage, (epochs, mult) in enumerate(zip(stage_epochs, stage_lr_mults)):
             if not epochs:

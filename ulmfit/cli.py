@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 from ulmfit.cli_config import add_config_options, add_deterministic_option, config_overrides, prepare_process
@@ -60,6 +61,8 @@ def _checked_config(args, cls: type):
     except ConfigValueError as err:
         value = ",".join(map(str, err.value)) if isinstance(err.value, (tuple, list)) else err.value
         raise UsageError(f"--{err.field.replace('_', '-')} {value}: expected {err.accepted}") from None
+    except ValueError as err:  # a rule over several fields: its keywords (epochs=) as this command's flags
+        raise UsageError(in_flag_terms(str(err), cls)) from None
     device = getattr(config, "device", None)
     try:
         check_precision(resolve_precision(config.precision, device), device)
@@ -67,6 +70,15 @@ def _checked_config(args, cls: type):
         message = str(err).replace("device=", "--device ").replace("precision=", "--precision ")
         raise UsageError(message.replace("'", "")) from None
     return config
+
+
+def in_flag_terms(message: str, cls: type) -> str:
+    """A config's message with its keywords (``stage_epochs=`` and the like, ``cls``'s fields) written as the
+    shell's flags (``--stage-epochs``)."""
+    import dataclasses
+
+    names = sorted((f.name for f in dataclasses.fields(cls)), key=len, reverse=True)
+    return re.sub(rf"\b({'|'.join(names)})= ?", lambda m: f"--{m[1].replace('_', '-')} ", message)
 
 
 def _add_seed(p: argparse.ArgumentParser) -> None:
@@ -335,8 +347,14 @@ def _cmd_train_classifier(args) -> None:
 
     config = _checked_config(args, ClassifierConfig)
     _, train, valid = _train_valid(args.data, args.valid_split, **_source_kwargs(args))
-    clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
-                               progress=not args.quiet, config=config)
+    try:
+        clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
+                                   progress=not args.quiet, config=config)
+    except ValueError as err:  # e.g. stage_epochs= longer than the default stage_lr_mults: say it with the flags
+        message = in_flag_terms(str(err), ClassifierConfig)
+        if message == str(err):
+            raise
+        raise UsageError(message) from None
     from ulmfit.train.distributed import is_main_process
 
     if not is_main_process():  # under torchrun: every rank trained in step, rank 0 saves and reports

@@ -183,7 +183,12 @@ def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_
 
     cases = [(["--device", "gpu"], "error: --device gpu: expected None, 'cpu', 'cuda' or 'cuda:N'"),
              (["--lr", "-1"], "error: --lr -1.0: expected a finite number > 0"),
-             (["--lr", "inf"], "error: --lr inf: expected a finite number > 0")]
+             (["--lr", "inf"], "error: --lr inf: expected a finite number > 0"),
+             (["--epochs", "4", "--stage-epochs", "1,1,1,1"],
+              "error: pass --epochs (a total, 4) or --stage-epochs (per stage, (1, 1, 1, 1)), not both"),
+             (["--stage-epochs", "1,1,1,1", "--stage-lr-mults", "1,2"],
+              "error: --stage-lr-mults (1.0, 2.0) needs an entry for each of the 4 stages in --stage-epochs (1, 1, 1, "
+              "1)")]
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "error: --device cuda but no CUDA GPU is available; use --device cpu"))
     for extra, expected in cases:
