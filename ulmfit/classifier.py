@@ -546,6 +546,9 @@ class TextClassifier(SavedModel):
         if not isinstance(head, dict):
             raise ModelFolderError(f"{folder / 'config.json'}: 'head' must be an object, found {type(head).__name__}")
         classes, labels = _read_labels(folder)
+        if config.get("n_classes", len(classes)) != len(classes):
+            raise ModelFolderError(f"{folder / 'config.json'}: 'n_classes' is {config['n_classes']!r} but "
+                                   f"{folder / 'labels.json'} lists {len(classes)} classes")
         vocab = read_vocab(folder)
         tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
         def build():
@@ -712,8 +715,12 @@ def _read_labels(folder: Path) -> tuple[list[str], dict]:
         raise ModelFolderError(f"{path} lists the class(es) {dups} more than once: each output of the classifier "
                                "needs its own label; the file was edited or corrupted")
     thresholds = labels.get("thresholds")
-    if thresholds is not None and (not isinstance(thresholds, list) or len(thresholds) != len(classes)):
-        raise ModelFolderError(f"{path}: 'thresholds' must list one number per class ({len(classes)})")
+    if thresholds is not None and (not isinstance(thresholds, list) or len(thresholds) != len(classes)
+                                   or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1
+                                              for t in thresholds)):
+        raise ModelFolderError(f"{path}: 'thresholds' must list one number in [0, 1] per class ({len(classes)})")
+    if not isinstance(labels.get("multi_label", False), bool):
+        raise ModelFolderError(f"{path}: 'multi_label' must be true or false, found {labels['multi_label']!r}")
     return classes, labels
 
 

@@ -133,6 +133,23 @@ def test_labels_without_classes_is_a_clear_error(clf_folder, copy):
         TextClassifier.load(folder)
 
 
+@pytest.mark.filterwarnings("ignore:.*no manifest.json")
+@pytest.mark.parametrize("edit, message", [
+    ({"multi_label": "yes"}, r"labels\.json: 'multi_label' must be true or false, found 'yes'"),
+    ({"thresholds": ["x", None]}, r"labels\.json: 'thresholds' must list one number in \[0, 1\] per class \(2\)"),
+    ({"thresholds": [5, 0.5]}, r"labels\.json: 'thresholds' must list one number in \[0, 1\] per class"),
+    ({"n_classes": 3}, r"config\.json: 'n_classes' is 3 but .*labels\.json lists 2 classes"),
+])
+def test_edited_labels_and_class_count_are_refused_naming_the_file(clf_folder, copy, edit, message):
+    folder = copy(clf_folder)
+    (folder / "manifest.json").unlink()
+    name = "config.json" if "n_classes" in edit else "labels.json"
+    data = json.loads((folder / name).read_text())
+    (folder / name).write_text(json.dumps({**data, **edit}))
+    with pytest.raises(ModelFolderError, match=message):
+        TextClassifier.load(folder)
+
+
 def test_a_path_that_is_a_file_is_named_as_such(lm_folder):
     with pytest.raises(ModelFolderError, match="is a file, not a model folder"):
         LanguageModel.load(lm_folder / "model.pt")
