@@ -58,7 +58,16 @@ from ulmfit.language_model import (
     fit_with_schedule,
 )
 from ulmfit.report import render_ensemble_report, write_lr_find_plot
-from ulmfit.saved_model import SavedModel, duration, jsonable, read_arch, read_vocab, saved_files, write_run_record
+from ulmfit.saved_model import (
+    SavedModel,
+    duration,
+    jsonable,
+    read_arch,
+    read_tokenizer,
+    read_vocab,
+    saved_files,
+    write_run_record,
+)
 from ulmfit.train.adversarial import AdversarialEmbedding
 from ulmfit.train.callbacks import Callback
 from ulmfit.train.mixup import FeatureMixUp
@@ -537,7 +546,6 @@ class TextClassifier(SavedModel):
     @classmethod
     def load(cls, folder: str | Path) -> TextClassifier:
         from ulmfit.models import build_classifier
-        from ulmfit.text import tokenizer_from_dict
 
         folder = Path(folder)
         config = read_config(folder, cls.kind)
@@ -550,7 +558,7 @@ class TextClassifier(SavedModel):
             raise ModelFolderError(f"{folder / 'config.json'}: 'n_classes' is {config['n_classes']!r} but "
                                    f"{folder / 'labels.json'} lists {len(classes)} classes")
         vocab = read_vocab(folder)
-        tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
+        tokenizer = read_tokenizer(folder)
         def build():
             return build_classifier(len(vocab), len(classes), arch.scaled(head.get("drop_mult", 0.5)),
                                     bptt=head.get("bptt", 72), max_len=head.get("max_len", 1440))

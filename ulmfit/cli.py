@@ -230,14 +230,21 @@ def _cmd_tokenize(args) -> None:
     splits = load_source(args.data, **_source_kwargs(args))
     names = [args.split] if args.split else sorted(splits)
     tok = Tokenizer(lang=args.lang)
+    for name in names:
+        if name not in splits:
+            raise UsageError(f"--split {name!r}: not in {args.data} (found {sorted(splits)})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
     with open(args.out, "w", encoding="utf-8") as f:
         for name in names:
-            if name not in splits:
-                raise UsageError(f"split {name!r} not in {args.data} (found {sorted(splits)})")
             for tokens in tok.tokenize(splits[name].texts, n_workers=args.n_workers):
                 f.write(" ".join(tokens) + "\n")
-    print(f"wrote {args.out}")
+                n += 1
+    print(f"wrote {args.out} ({n} document{'s' if n != 1 else ''})")
+    if n == 0:
+        from ulmfit.user_warning import warn
+
+        warn(f"{args.data} holds no texts: {args.out} is empty")
 
 
 def _corpus_texts(data: str, **kwargs) -> list[str]:
@@ -302,8 +309,11 @@ def _cmd_pretrain(args) -> None:
     if is_main_process():
         lm.save(args.out, half=args.half)
         metrics = lm.meta["history"][-1]["metrics"]
-        print(f"saved {args.out}: validation perplexity {metrics.get('perplexity', float('nan')):.2f}, "
-              f"accuracy {metrics.get('accuracy', float('nan')):.4f}")
+        perplexity, accuracy = metrics.get("perplexity", math.nan), metrics.get("accuracy", math.nan)
+        if math.isnan(perplexity):
+            print(f"saved {args.out} (no validation: --valid-pct 0 holds no documents out)")
+        else:
+            print(f"saved {args.out}: validation perplexity {perplexity:.2f}, accuracy {accuracy:.4f}")
 
 
 def _cmd_finetune_lm(args) -> None:

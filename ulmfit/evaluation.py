@@ -13,10 +13,14 @@ __all__ = ["classification_metrics", "decide_labels", "f1_score", "format_metric
 def decide_labels(probs: np.ndarray, classes: list[str], multi_label: bool, thresholds) -> list:
     """``(N, C)`` probabilities -> one label per row (argmax), or for multi-label the list of classes whose
     probability reaches its threshold."""
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ValueError(f"probs must have shape (N, {len(classes)}): one row per text, one column per class "
+                         f"{list(classes)}; got shape {probs.shape}")
     if multi_label:
         thr = np.asarray(thresholds)
         return [[c for c, hit in zip(classes, row >= thr) if hit] for row in probs]
-    return [classes[i] for i in np.asarray(probs).argmax(axis=1)]
+    return [classes[i] for i in probs.argmax(axis=1)]
 
 
 def f1_score(pred: np.ndarray, true: np.ndarray) -> float:

@@ -41,7 +41,6 @@ from ulmfit.hub.model_folder import (
     check_output_folder,
     load_state,
     read_config,
-    read_json,
     save_state,
     write_config,
     write_json,
@@ -52,6 +51,7 @@ from ulmfit.saved_model import (
     duration,
     jsonable,
     read_arch,
+    read_tokenizer,
     read_vocab,
     saved_files,
     workers_for,
@@ -97,6 +97,9 @@ class LMFineTuneConfig:
             "vocab": one_of("extend", "keep", "target"), "min_freq": optional(INT_GE1), "max_vocab": INT_GE1,
             "valid_pct": FRACTION, "precision": one_of(*PRECISIONS), "clip": optional(POSITIVE), "seed": SEED,
             "device": DEVICE})
+        if self.frozen_epochs == 0 and self.epochs == 0:
+            raise ValueError("frozen_epochs=0 and epochs=0 would train nothing: give at least one epoch, or leave "
+                             "the epochs out to have them chosen from the corpus size")
 
 
 @dataclass
@@ -223,7 +226,6 @@ class LanguageModel(SavedModel):
     def load(cls, folder: str | Path, *, config=None, tokenizer=None) -> LanguageModel:
         """A folder written by :meth:`save` (``config``/``tokenizer`` as in :meth:`from_pretrained`)."""
         from ulmfit.models import build_language_model
-        from ulmfit.text import tokenizer_from_dict
 
         folder = Path(folder)
         saved = read_config(folder, cls.kind)
@@ -233,7 +235,7 @@ class LanguageModel(SavedModel):
                            pad_token=arch.pad_token)
         vocab = read_vocab(folder)
         if tokenizer is None:
-            tokenizer = tokenizer_from_dict(read_json(folder / "tokenizer.json"), folder)
+            tokenizer = read_tokenizer(folder)
         model = build_checked(lambda: build_language_model(len(vocab), arch), load_state(folder), folder)
         model.eval()
         return cls(model, vocab, tokenizer, arch, saved.get("meta", {}))

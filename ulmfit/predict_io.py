@@ -184,6 +184,11 @@ def _text_stream(path: Path | None, encoding: str, newline: str | None) -> Itera
     A ``sys.stdin`` without a byte ``buffer`` (a test's ``io.StringIO``) is read as it is.
     """
     before = _UNDECODABLE[0]
+    if path is not None and encoding.startswith("utf-8"):
+        with open(path, "rb") as f:
+            if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+                raise UsageError(f"--file {path} is UTF-16 (it starts with a UTF-16 byte-order mark, as Excel's "
+                                 "'Unicode text' export does), not UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)")
     try:
         if path is not None:
             with open(path, encoding=encoding, errors="ulmfit-replace-counted", newline=newline) as f:
@@ -492,6 +497,8 @@ def _predict_stream(table: _Table, clf: Predictor, args, fmt: str, out) -> int:
         layout = _Layout.build(table, [], args, fmt, clf)
         out.write(layout.format_header())
         out.flush()
+    if n == 0 and table.name != "arguments":
+        _warn(f"{table.name}: no texts to classify (the input is empty{' but for its header' if table.header else ''})")
     if n_empty:
         _warn(f"{table.name}: {n_empty} empty text(s) classified as empty strings "
               f"({_numbers(table.unit, empty, n_empty)})")

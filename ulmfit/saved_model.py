@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from ulmfit.hub.model_folder import ModelFolderError, check_sizes, require
+from ulmfit.hub.model_folder import ModelFolderError, check_sizes, read_json, require
 
 __all__ = ["SavedModel", "duration", "jsonable",
-           "read_arch", "read_vocab", "saved_files", "workers_for", "write_run_record"]
+           "read_arch", "read_tokenizer", "read_vocab", "saved_files", "workers_for", "write_run_record"]
 
 
 class SavedModel:
@@ -113,6 +113,19 @@ def read_arch(saved: dict, folder: Path):
         return AWDLSTMConfig.from_dict(arch)
     except (TypeError, ValueError) as err:
         raise ModelFolderError(f"{path}: 'arch' is not a valid architecture ({err})") from None
+
+
+def read_tokenizer(folder: Path):
+    """``tokenizer.json`` as a tokenizer; a malformed spec is a ``ModelFolderError`` naming the file."""
+    from ulmfit.text import tokenizer_from_dict
+
+    path = Path(folder) / "tokenizer.json"
+    try:
+        return tokenizer_from_dict(read_json(path), folder)
+    except ModelFolderError:
+        raise
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFolderError(f"{path}: not a valid tokenizer spec ({err})") from None
 
 
 def read_vocab(folder: Path):

@@ -427,6 +427,9 @@ def image_data(
         raise ValueError(f"mean and std need 3 values (RGB), got mean={mean} std={std}")
     train_ds, valid_ds, classes = resolve_source(source, train_transform(size, mean, std),
                                                  valid_transform(size, mean, std))
+    if len(classes) < 2:
+        raise ValueError(f"{source}: found {len(classes)} class ({', '.join(map(str, classes)) or 'none'}); a "
+                         "classifier needs at least 2, one sub-folder of train/ and val/ per class")
     if workers is None:
         workers = min(8, os.cpu_count() or 1)
     if device is None:

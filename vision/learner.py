@@ -362,6 +362,9 @@ def predict(
     for i in range(0, len(images), bs):
         chunk = [str(p) for p in images[i : i + bs]]
         for p in chunk:
+            if Path(p).is_dir():
+                raise IsADirectoryError(f"{p!r} is a folder; give image files (a shell glob such as "
+                                        f"{str(Path(p) / '*.jpg')!r} names the images in it)")
             if not Path(p).is_file():
                 raise FileNotFoundError(f"image file {p!r} does not exist")
         x = torch.stack([tfm(load_rgb(p)) for p in chunk]).to(device)

@@ -262,6 +262,23 @@ def test_configs_validate_every_field_before_any_work():
             ClassifierConfig(**{field: float("inf")})
 
 
+def test_lm_fine_tuning_that_would_train_nothing_is_refused():
+    from ulmfit.language_model import LMFineTuneConfig
+
+    with pytest.raises(ValueError, match="frozen_epochs=0 and epochs=0 would train nothing"):
+        LMFineTuneConfig(frozen_epochs=0, epochs=0)
+    LMFineTuneConfig(frozen_epochs=0, epochs=None)  # None: chosen from the corpus size
+
+
+def test_decide_refuses_probabilities_of_the_wrong_shape(trained):
+    clf = trained[0]
+    n = len(clf.classes)
+    assert clf.decide([[1.0] + [0.0] * (n - 1)]) == [clf.classes[0]]
+    for bad in ([[0.2] * (n + 1)], [0.5] * n):
+        with pytest.raises(ValueError, match=rf"probs must have shape \(N, {n}\)"):
+            clf.decide(bad)
+
+
 def test_drop_mult_that_would_make_a_dropout_of_1_or_more_is_refused_by_name():
     from ulmfit.models import AWDLSTMConfig
 

@@ -94,3 +94,26 @@ def test_warnings_in_the_shell_are_one_line_naming_the_command(clf_dir, tmp_path
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("ulmfit evaluate: warning: 1 file(s) had bytes that are not valid "
                                                "utf-8"), err
+
+
+def test_utf16_files_are_refused_in_one_line_naming_the_file(clf_dir, tmp_path, capsys):
+    data = tmp_path / "u16.csv"
+    data.write_bytes("text,label\ngood,positive\n".encode("utf-16"))
+    for argv in (["predict", str(clf_dir), "--file", str(data)],
+                 ["evaluate", str(clf_dir), "--data", str(data), "--split", "train"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{data} is UTF-16" in err and "save it as UTF-8" in err, err
+
+
+def test_empty_inputs_are_said_not_silent(clf_dir, tmp_path, capsys):
+    data = tmp_path / "empty.csv"
+    data.write_text("text,label\n")
+    main(["predict", str(clf_dir), "--file", str(data)])
+    expected = f"ulmfit predict: warning: {data}: no texts to classify (the input is empty but for its header)\n"
+    assert capsys.readouterr().err == expected
+    main(["tokenize", str(data), "--out", str(tmp_path / "tok.txt")])
+    captured = capsys.readouterr()
+    assert captured.out == f"wrote {tmp_path / 'tok.txt'} (0 documents)\n"
+    assert captured.err == f"ulmfit tokenize: warning: {data} holds no texts: {tmp_path / 'tok.txt'} is empty\n"

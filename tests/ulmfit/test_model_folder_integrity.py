@@ -150,6 +150,20 @@ def test_edited_labels_and_class_count_are_refused_naming_the_file(clf_folder, c
         TextClassifier.load(folder)
 
 
+@pytest.mark.filterwarnings("ignore:.*no manifest.json")
+@pytest.mark.parametrize("name, content, message", [
+    ("tokenizer.json", {}, r"tokenizer\.json: not a valid tokenizer spec \(.*'lang'"),
+    ("vocab.json", ["a"], r"config\.json, vocab\.json and labels\.json do not describe a model that can be built "
+                          r"\(.*pad_token"),
+])
+def test_edited_tokenizer_or_vocab_is_refused_naming_the_file(lm_folder, copy, name, content, message):
+    folder = copy(lm_folder)
+    (folder / "manifest.json").unlink()
+    (folder / name).write_text(json.dumps(content))
+    with pytest.raises(ModelFolderError, match=message):
+        LanguageModel.load(folder)
+
+
 def test_a_path_that_is_a_file_is_named_as_such(lm_folder):
     with pytest.raises(ModelFolderError, match="is a file, not a model folder"):
         LanguageModel.load(lm_folder / "model.pt")

@@ -28,6 +28,9 @@ def test_train_then_predict_end_to_end(tmp_path, capsys):
     assert main(["predict", str(out), images[0], "--device", "cpu"]) == 0
     line = capsys.readouterr().out.strip().split("\t")
     assert line[0] == images[0] and line[1] in config["classes"] and 0 < float(line[2]) <= 1
+    folder = str(Path(images[0]).parent)  # a folder instead of image files: one line, naming it
+    assert main(["predict", str(out), folder, "--device", "cpu"]) == 2
+    assert f"'{folder}' is a folder; give image files" in _one_error_line(capsys.readouterr().err, "predict")
 
 
 def test_cli_errors(tmp_path, capsys):

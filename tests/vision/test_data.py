@@ -103,6 +103,19 @@ def test_bad_sources(tmp_path):
         ImageLoader([1, 2], bs=0)
 
 
+def test_one_class_is_refused_naming_the_folder(tmp_path):
+    import shutil
+
+    root = make_image_folder(tmp_path / "imgs", n_train=2, n_val=1)
+    keep = sorted(p.name for p in (root / "train").iterdir())[0]
+    for split in ("train", "val"):
+        for folder in (root / split).iterdir():
+            if folder.name != keep:
+                shutil.rmtree(folder)
+    with pytest.raises(ValueError, match=rf"found 1 class \({keep}\); a classifier needs at least 2"):
+        image_data(root, size=16, workers=0)
+
+
 def _tgz_of(folder, top: str) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:

@@ -154,6 +154,9 @@ class _Decoder:
 
     def read(self, path: Path) -> str:
         data = path.read_bytes()
+        if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and self.encoding.lower().startswith("utf-8"):
+            raise SourceError(f"{path} is UTF-16 (it starts with a UTF-16 byte-order mark, as Excel's 'Unicode "
+                              "text' export does), not UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)")
         try:
             return data.decode(self.encoding)
         except UnicodeDecodeError:
@@ -368,8 +371,8 @@ def _pick_columns(path: Path, columns: list[str], opts: _TableOptions) -> tuple[
     if text_cols is None:
         if "text" not in columns:
             raise SourceError(
-                f"{path}: no 'text' column; name the text column(s) (--text-col NAME in the shell, text_cols= "
-                f"in Python) among the columns found: {', '.join(columns)}"
+                f"{path}: no 'text' column; name the text column(s) (--text-col NAME in the shell, "
+                f"load_source(..., text_cols=[...]) in Python) among the columns found: {', '.join(columns)}"
             )
         text_cols = ["text"]
     for c in text_cols:
@@ -405,7 +408,8 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
                 continue
             raise SourceError(
                 f"{path}: row {i + 1} (line {first_line + i}) has no value in column {missing[0]!r}; fix the "
-                "file, or skip such rows (--on-missing drop in the shell, on_missing='drop' in Python)"
+                "file, or skip such rows (--on-missing drop in the shell, load_source(..., on_missing='drop') in "
+                "Python)"
             )
         values = [str(row[c]) for c in text_cols]
         if len(values) == 1:

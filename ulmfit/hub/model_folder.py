@@ -259,8 +259,12 @@ def build_checked(build, state: dict[str, torch.Tensor], folder: Path):
     with ``state`` (from model.pt) and only then build it for real and load the weights. A mismatch is a
     ``ModelFolderError`` naming model.pt and config.json."""
     folder = Path(folder)
-    with torch.device("meta"):
-        skeleton = build().state_dict()
+    try:
+        with torch.device("meta"):
+            skeleton = build().state_dict()
+    except (ValueError, TypeError, IndexError) as err:  # e.g. a pad token outside an edited vocab.json
+        raise ModelFolderError(f"{folder}: config.json, vocab.json and labels.json do not describe a model that can "
+                               f"be built ({err})") from None
     missing = sorted(set(skeleton) - set(state))
     unexpected = sorted(set(state) - set(skeleton))
     wrong = sorted(k for k in set(skeleton) & set(state) if tuple(skeleton[k].shape) != tuple(state[k].shape))
