@@ -199,6 +199,21 @@ def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_
         assert info.value.code == 2 and expected in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize("argv, expected", [
+    (["pretrain", "--data", "X", "--out", "Y", "--emb-sz", "0"], "error: --emb-sz must be a positive int, got 0"),
+    (["pretrain", "--data", "X", "--out", "Y", "--checkpoint-every", "0"],
+     "error: argument --checkpoint-every: expected an int >= 1, got '0'"),
+    (["demo", "--seed", "-1"], "error: argument --seed: expected an int in [0, 4294967296), got '-1'"),
+    (["lr-find", "--data", "X", "--bs", "0"], "error: argument --bs: expected an int >= 1, got '0'"),
+    (["tokenize", "X", "--out", "Y", "--n-workers", "0"], "error: argument --n-workers: expected an int >= 1, got '0'"),
+])
+def test_bad_numbers_fail_before_any_work_naming_the_flag(tmp_path, capsys, argv, expected):
+    argv = [str(tmp_path / a) if a in ("X", "Y") else a for a in argv]  # X, Y need not exist: nothing is read
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and expected in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("content, command, expected", [
     ("text,foo\nnice,pos\n", "train-classifier", "its training texts have no labels. A CSV, TSV or JSONL file needs a "
                                                   "'label' column (--label-col NAME names another)"),
