@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from ulmfit.cli_config import add_config_options, add_deterministic_option, config_overrides, prepare_process
+from ulmfit.cli_config import add_config_options, add_deterministic_option, config_overrides, int_in, prepare_process
 from ulmfit.cli_errors import allow_debug_anywhere, run_command
 from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
@@ -81,23 +81,8 @@ def in_flag_terms(message: str, cls: type) -> str:
     return re.sub(rf"\b({'|'.join(names)})= ?", lambda m: f"--{m[1].replace('_', '-')} ", message)
 
 
-def _int_in(low: int, high: int | None = None):
-    """An argparse ``type``: an int in [low, high) (no upper bound when ``high`` is None); else argparse's
-    one-line error naming the flag and what it accepts, before any work."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value >= high):
-            accepted = f"an int >= {low}" if high is None else f"an int in [{low}, {high})"
-            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
-        return value
-    return parse
-
-
 def _add_seed(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=_int_in(0, 2**32), default=42,
+    p.add_argument("--seed", type=int_in(0, 2**32), default=42,
                    help="seeds everything before the model is built: same seed, data and threads -> same model "
                         "(default 42)")
 
@@ -144,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="the text file to write")
     p.add_argument("--split", default=None, help="only this split (default: all)")
     p.add_argument("--lang", default="en", help="spaCy language code (default: en)")
-    p.add_argument("--n-workers", type=_int_in(1), default=None,
+    p.add_argument("--n-workers", type=int_in(1), default=None,
                    help="tokenizer processes (default: all CPUs)")
     _add_source_options(p)
 
@@ -156,18 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", default="spacy", choices=["spacy", "sentencepiece"],
                    help="spacy (fastai's rules) or sentencepiece (trained on the corpus) (default: spacy)")
     p.add_argument("--lang", default="en", help="tokenizer language (default: en)")
-    p.add_argument("--sp-vocab-size", type=_int_in(1), default=30000,
+    p.add_argument("--sp-vocab-size", type=int_in(1), default=30000,
                    help="SentencePiece vocabulary size (default: 30000)")
     _config_options(p, AWDLSTMConfig, only=("emb_sz", "n_hid", "n_layers"))
     _config_options(p, LMPretrainConfig)
-    p.add_argument("--checkpoint-every", type=_int_in(1), default=500,
+    p.add_argument("--checkpoint-every", type=int_in(1), default=500,
                    help="write RUN_DIR/checkpoint.pt every N steps and at each epoch end (default: 500)")
     p.add_argument("--half", action="store_true", help="store the weights as fp16 (half the size)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to resume from")
     p.add_argument("--init", default=None, metavar="LM",
                    help="continue pretraining this model (registry name or folder) for --epochs more epochs: its "
                         "tokenizer, vocabulary, sizes and direction are kept")
-    p.add_argument("--n-workers", type=_int_in(1), default=None, help="tokenizer processes (default: all cores)")
+    p.add_argument("--n-workers", type=int_in(1), default=None, help="tokenizer processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     add_deterministic_option(p)
 
@@ -197,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-lr", type=float, default=1e-7, help="first lr (default: 1e-07)")
     p.add_argument("--end-lr", type=float, default=10.0, help="last lr (default: 10)")
     p.add_argument("--num-it", type=int, default=100, help="steps of the sweep (default: 100)")
-    p.add_argument("--bs", type=_int_in(1), default=None, help="rows per batch (default: as training)")
+    p.add_argument("--bs", type=int_in(1), default=None, help="rows per batch (default: as training)")
     _add_seed(p)
     _add_source_options(p)
 

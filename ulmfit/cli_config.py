@@ -13,7 +13,8 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["add_config_options", "config_overrides", "field_comments"]
+__all__ = ["add_config_options", "add_deterministic_option", "config_overrides", "field_comments", "int_in",
+           "prepare_process"]
 
 
 def field_comments(cls: type) -> dict[str, str]:
@@ -90,6 +91,21 @@ def config_overrides(args: argparse.Namespace, cls: type, dest_prefix: str = "")
         if value is not None:
             out[f.name] = value
     return out
+
+
+def int_in(low: int, high: int | None = None):
+    """An argparse ``type``: an int in [low, high) (no upper bound when ``high`` is None); else argparse's
+    one-line error naming the flag and what it accepts, before any work."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value >= high):
+            accepted = f"an int >= {low}" if high is None else f"an int in [{low}, {high})"
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}")
+        return value
+    return parse
 
 
 def add_deterministic_option(p: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ulmfit.cli_config import add_deterministic_option, prepare_process
+from ulmfit.cli_config import add_deterministic_option, int_in, prepare_process
 from ulmfit.cli_errors import allow_debug_anywhere
 from ulmfit.errors import UlmfitError, UsageError
 from ulmfit.version import __version__
@@ -50,6 +50,8 @@ _FLAG_NAMES = {"freeze_epochs": "frozen_epochs"}  # a field whose flag reads dif
 def _as_flags(err: Exception) -> str:
     """The API's one-line message with its keywords (``device='cuda'``) spelt as this command's flags."""
     message = re.sub(r"\b(device|precision|weights)='([^']*)'", lambda m: f"--{m[1]} {m[2]}", str(err))
+    message = re.sub(r"\b(weights|pretrained)= ?", lambda m: f"--{m[1]} ", message)  # "use weights= ..."
+    message = re.sub(r"^arch '([^']*)'", lambda m: f"--arch {m[1]}", message)
     # VisionTrainConfig's "lr must be a finite number > 0, got -1" names the field: here it is the flag
     return re.sub(r"^(size|epochs|bs|lr|mixup|label_smoothing|wd|freeze_epochs|seed) must be",
                   lambda m: f"--{_FLAG_NAMES.get(m[1], m[1]).replace('_', '-')} must be", message)
@@ -92,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model folder to write: model.pt, config.json, metrics.csv, steps.csv, report.html "
                         f"(default: {DEFAULT_RUNS}/<data folder name>-<arch> in the working directory)")
     t.add_argument("--wd", type=float, default=1e-2, help="weight decay (default 1e-2)")
-    t.add_argument("--n-workers", "--workers", dest="workers", type=int, default=None,
+    t.add_argument("--n-workers", "--workers", dest="workers", type=int_in(0), default=None,
                    help="DataLoader worker processes (default: up to 8)")
     t.add_argument("--seed", type=int, default=42,
                    help="seeds everything before the model is built: same seed, data and threads -> same model "
@@ -125,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "train, or the name of another split folder / Hugging Face split")
     ev.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     ev.add_argument("--bs", type=int, default=64, help="batch size (default 64)")
-    ev.add_argument("--n-workers", "--workers", dest="workers", type=int, default=None,
+    ev.add_argument("--n-workers", "--workers", dest="workers", type=int_in(0), default=None,
                     help="DataLoader worker processes (default: up to 8)")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     allow_debug_anywhere(sub)

@@ -271,10 +271,19 @@ def test_cuda_device_without_a_gpu_is_one_line_before_any_work(tmp_path, capsys)
     (["--wd", "-1"], "--wd must be a finite number >= 0, got -1.0"),
     (["--frozen-epochs", "-1"], "--frozen-epochs must be an int >= 0, got -1"),
     (["--size", "4"], "--size must be an int >= 8, got 4"),
+    (["--arch", "resnet18"], "--arch resnet18 trains from scratch only if one of ['xresnet101', 'xresnet152', "
+                             "'xresnet18', 'xresnet34', 'xresnet50']; use --weights (torchvision resnet*) or "
+                             "--pretrained MODEL_DIR to transfer"),
 ])
 def test_bad_values_name_the_flag_before_any_work(tmp_path, capsys, extra, message):
     assert main(["train", "--data", str(tmp_path / "no-such-data"), *extra]) == 2
     assert message in _one_error_line(capsys.readouterr().err, "train")
+
+
+def test_negative_workers_are_refused_by_argparse(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--data", str(tmp_path / "no-such-data"), "--n-workers", "-1"])
+    assert "argument --n-workers/--workers: expected an int >= 0, got '-1'" in capsys.readouterr().err
 
 
 def test_an_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
