@@ -420,7 +420,10 @@ def _cmd_evaluate(args) -> None:
     if args.split not in splits or splits[args.split].labels is None:
         raise UsageError(f"{args.data} has no labelled split {args.split!r} (found {sorted(splits)}); choose one "
                          "with --split")
-    metrics = clf.evaluate(splits[args.split].texts, splits[args.split].labels)
+    try:
+        metrics = clf.evaluate(splits[args.split].texts, splits[args.split].labels)
+    except ValueError as err:  # e.g. a label the classifier does not know: say which data it came from
+        raise UsageError(f"--data {args.data}, split {args.split!r}: {err}") from None
     if args.json:
         print(dumps_json(metrics, indent=2))
         return

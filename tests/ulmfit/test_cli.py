@@ -219,6 +219,8 @@ def test_bad_numbers_fail_before_any_work_naming_the_flag(tmp_path, capsys, argv
                                                   "'label' column (--label-col NAME names another)"),
     ("text,label\n", "train-classifier", "holds no training texts (a header without rows?)"),
     ("text,label\nnice,pos\n", "evaluate", "has no labelled split 'test' (found ['train']); choose one with --split"),
+    ("text,label\nnice,positive\nmeh,neutral\n", "evaluate-train", "split 'train': unknown label 'neutral' at "
+                                                                     "position 1"),
 ])
 def test_data_without_labels_or_rows_is_one_line_naming_the_file(tiny_lm_dir, clf_dir, tmp_path, capsys, content,
                                                                  command, expected):
@@ -226,6 +228,8 @@ def test_data_without_labels_or_rows_is_one_line_naming_the_file(tiny_lm_dir, cl
     data.write_text(content)
     argv = (["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(data), "--out", str(tmp_path / "m")]
             if command == "train-classifier" else ["evaluate", str(clf_dir), "--data", str(data)])
+    if command == "evaluate-train":
+        argv += ["--split", "train"]
     with pytest.raises(SystemExit) as info:
         main(argv)
     err = capsys.readouterr().err

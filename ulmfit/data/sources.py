@@ -178,7 +178,7 @@ class _Decoder:
             warn(
                 f"{len(self.bad)} file(s) had bytes that are not valid {self.encoding}; "
                 f"{sum(n for _, n in self.bad)} replacement character(s) U+FFFD were put in their place: "
-                f"{shown} (pass encoding= to read them differently)",
+                f"{shown} (save them as UTF-8, or read them with load_source(..., encoding=...) in Python)",
                 DataWarning,
             )
 
