@@ -256,6 +256,8 @@ def _corpus_texts(data: str, **kwargs) -> list[str]:
     texts = [t for name in ("train", "unsup", "text") if name in by_name for t in by_name[name].texts]
     if not texts:  # a corpus folder may come back under another split name (valid/, dev/); never test/
         texts = [t for name, split in splits.items() if name.lower() != "test" for t in split.texts]
+    if not any(split.texts for split in splits.values()):
+        raise UsageError(f"{data} holds no texts (a header without rows, or empty files?)")
     if not texts:
         raise UsageError(f"{data} has no texts to train on outside its test split (found splits {sorted(splits)}); "
                          "the test split is never used for training: put the training texts in a train/ folder")

@@ -206,9 +206,12 @@ def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_
     (["demo", "--seed", "-1"], "error: argument --seed: expected an int in [0, 4294967296), got '-1'"),
     (["lr-find", "--data", "X", "--bs", "0"], "error: argument --bs: expected an int >= 1, got '0'"),
     (["tokenize", "X", "--out", "Y", "--n-workers", "0"], "error: argument --n-workers: expected an int >= 1, got '0'"),
+    (["finetune-lm", "--data", "EMPTY", "--out", "Y"], "holds no texts (a header without rows, or empty files?)"),
 ])
 def test_bad_numbers_fail_before_any_work_naming_the_flag(tmp_path, capsys, argv, expected):
-    argv = [str(tmp_path / a) if a in ("X", "Y") else a for a in argv]  # X, Y need not exist: nothing is read
+    (tmp_path / "EMPTY").mkdir()
+    (tmp_path / "EMPTY" / "train.csv").write_text("text,label\n")
+    argv = [str(tmp_path / a) if a in ("X", "Y", "EMPTY") else a for a in argv]  # X, Y are never read
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2 and expected in capsys.readouterr().err
