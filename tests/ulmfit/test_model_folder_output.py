@@ -125,3 +125,24 @@ def test_ensemble_refuses_the_same_member_twice(clf, tmp_path, capsys):
         main(["ensemble", str(tmp_path / "c"), str(tmp_path / "e" / ".." / "c"), "--out", str(tmp_path / "e")])
     assert "is given twice (as " in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
+
+
+def test_an_edited_manifest_never_makes_a_save_delete_outside_its_folder(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "member-0").mkdir(parents=True)
+    (outside / "victim.txt").write_text("keep me")
+    (outside / "member-0" / "manifest.json").write_text("{}")
+    folder = tmp_path / "m"
+    (folder / "member-1").mkdir(parents=True)
+    (folder / "member-1" / "manifest.json").write_text("{}")
+    (folder / "notes").mkdir()
+    (folder / "notes" / "manifest.json").write_text("{}")
+    (folder / "member-2").symlink_to(outside / "member-0", target_is_directory=True)
+    hostile = [str(outside / "victim.txt"), str(outside / "member-0" / "manifest.json"), "../outside/victim.txt",
+               "member-2/manifest.json", "notes/manifest.json", "member-1/manifest.json"]
+    (folder / "manifest.json").write_text(json.dumps({"files": {n: {} for n in hostile}}))
+    (folder / "config.json").write_text("{}")
+    write_manifest(folder, ["config.json"])
+    assert (outside / "victim.txt").read_text() == "keep me" and (outside / "member-0" / "manifest.json").exists()
+    assert (folder / "notes").is_dir() and (folder / "member-2").is_symlink()  # not a member folder; a link
+    assert not (folder / "member-1").exists()  # the one stale member folder the old save listed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -167,25 +168,35 @@ def check_output_folder(folder: str | os.PathLike | None, name: str = "folder", 
     return path
 
 
+def _inside(name: str) -> bool:
+    """A manifest entry that names a path inside its folder: relative, without ``..``."""
+    path = Path(name)
+    return bool(name) and not path.is_absolute() and not path.drive and ".." not in path.parts
+
+
 def _listed(folder: Path) -> list[str]:
-    """The file names the folder's current manifest lists ([] when it has none or it is unreadable)."""
+    """The file names the folder's current manifest lists, inside the folder only ([] when it has none or it is
+    unreadable: the manifest may have been edited, so nothing it names outside the folder is ever touched)."""
     try:
         files = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files")
     except (OSError, ValueError, AttributeError):
         return []
-    return [n for n in files if isinstance(n, str) and ".." not in Path(n).parts] if isinstance(files, dict) else []
+    return [n for n in files if isinstance(n, str) and _inside(n)] if isinstance(files, dict) else []
 
 
 def _remove_stale(folder: Path, old: list[str], new: list[str]) -> None:
     """Delete what a replaced save listed and the new one does not: a classifier's ``model.pt`` after an ensemble
-    was saved over it, an ensemble's ``member-5/`` after a smaller one. Only files the old manifest listed go."""
+    was saved over it, an ensemble's ``member-5/`` after a smaller one. Only files the old manifest listed go,
+    and of sub-folders only an ensemble's ``member-N`` folders (a symbolic link is never followed)."""
     kept_dirs = {Path(n).parts[0] for n in new if len(Path(n).parts) > 1}
     for name in sorted(set(old) - set(new)):
         parts = Path(name).parts
         if len(parts) > 1:  # a member's manifest: the member folder goes, unless the new save uses it
-            if parts[0] not in kept_dirs and parts[-1] == MANIFEST and (folder / parts[0]).is_dir():
-                shutil.rmtree(folder / parts[0], ignore_errors=True)
-        elif (folder / name).is_file():
+            member = folder / parts[0]
+            if (len(parts) == 2 and parts[1] == MANIFEST and parts[0] not in kept_dirs
+                    and re.fullmatch(r"member-\d+", parts[0]) and member.is_dir() and not member.is_symlink()):
+                shutil.rmtree(member, ignore_errors=True)
+        elif (folder / name).is_file() or (folder / name).is_symlink():
             (folder / name).unlink()
 
 
@@ -218,7 +229,7 @@ def verify_manifest(folder: Path) -> None:
         raise ModelFolderError(f"{path} must hold {{\"files\": {{name: {{\"size\", \"sha256\"}}}}}}")
     for name, entry in files.items():
         target = folder / name
-        if not isinstance(entry, dict) or ".." in Path(name).parts:
+        if not isinstance(entry, dict) or not _inside(name):
             raise ModelFolderError(f"{path}: malformed entry for {name!r}")
         if not target.is_file():
             raise ModelFolderError(f"{target} is listed in {MANIFEST} but missing: the folder is incomplete")
