@@ -29,9 +29,14 @@ def test_new_empty_and_saved_model_folders_are_accepted(tmp_path):
     check_output_folder(tmp_path / "empty")
     saved = tmp_path / "saved"
     saved.mkdir()
-    (saved / "config.json").write_text("{}")
+    (saved / "config.json").write_text('{"format_version": 1, "kind": "classifier"}')  # saved before manifests
     (saved / "notes.txt").write_text("a saved model's folder may hold more")
     check_output_folder(saved)
+    other = tmp_path / "hf-model"  # another library's config.json: not ours to overwrite
+    other.mkdir()
+    (other / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ModelFolderError, match="holds other files \\(config.json\\)"):
+        check_output_folder(other)
     leftovers = tmp_path / "leftovers"
     (leftovers / "run").mkdir(parents=True)
     check_output_folder(leftovers, own=("run",))

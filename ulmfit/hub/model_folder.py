@@ -158,7 +158,7 @@ def check_output_folder(folder: str | os.PathLike | None, name: str = "folder", 
                 raise ModelFolderError(f"{name} {str(path)!r}: {str(parent)!r} is a file, so no folder can be made "
                                        "below it")
             break
-    if path.is_dir() and not ((path / MANIFEST).is_file() or (path / "config.json").is_file()):
+    if path.is_dir() and not _holds_saved_model(path):
         foreign = sorted(p.name for p in path.iterdir() if p.name not in own)
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
@@ -166,6 +166,18 @@ def check_output_folder(folder: str | os.PathLike | None, name: str = "folder", 
                                    "model: saving there would mix the model's files with them; give a new or empty "
                                    "folder, or the folder of a saved model to replace")
     return path
+
+
+def _holds_saved_model(folder: Path) -> bool:
+    """A folder this library saved a model in: its manifest, or (older saves) a config.json with our
+    ``format_version`` and ``kind`` (another library's config.json is not ours to overwrite)."""
+    if (folder / MANIFEST).is_file():
+        return True
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "format_version" in config and "kind" in config
 
 
 def _inside(name: str) -> bool:
