@@ -497,7 +497,7 @@ def check_outputs(args) -> None:
     """Refuse an ``--out`` / ``--run-dir`` the command could not write, before any work (training included):
     a model folder must be new, empty or a saved model's (:func:`~ulmfit.hub.model_folder.check_output_folder`),
     a file output must not be a folder."""
-    from ulmfit.hub.model_folder import check_output_folder
+    from ulmfit.hub.model_folder import check_no_file_above, check_output_folder
 
     command = args.command
     if command in _MODEL_OUT:
@@ -511,21 +511,12 @@ def check_outputs(args) -> None:
     elif command in _FILE_OUT:
         if args.out.is_dir():
             raise UsageError(f"--out {str(args.out)!r} is a folder; give the path of a file for {_FILE_OUT[command]}")
-        _no_file_above(args.out, "--out")
+        check_no_file_above(args.out, "--out")
     run_dir = getattr(args, "run_dir", None)
     if run_dir is not None:
         if run_dir.exists() and not run_dir.is_dir():
             raise UsageError(f"--run-dir {str(run_dir)!r} is a file; the run's metrics and checkpoints go in a folder")
-        _no_file_above(run_dir, "--run-dir")
-
-
-def _no_file_above(path: Path, flag: str) -> None:
-    """A path below an existing file (``afile/sub``) cannot be created: say so, naming the flag."""
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(f"{flag} {str(path)!r}: {str(parent)!r} is a file, so nothing can be written below it")
-            return
+        check_no_file_above(run_dir, "--run-dir")
 
 
 def main(argv: list[str] | None = None) -> None:

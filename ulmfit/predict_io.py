@@ -47,7 +47,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ulmfit.data.sources import FLD, iter_json_lines
+from ulmfit.data.sources import FLD, iter_json_lines, refuse_utf16
 from ulmfit.errors import UsageError
 from ulmfit.hub.atomic import atomic_write
 from ulmfit.text.tokenizer import replace_unencodable
@@ -186,9 +186,7 @@ def _text_stream(path: Path | None, encoding: str, newline: str | None) -> Itera
     before = _UNDECODABLE[0]
     if path is not None and encoding.startswith("utf-8"):
         with open(path, "rb") as f:
-            if f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-                raise UsageError(f"--file {path} is UTF-16 (it starts with a UTF-16 byte-order mark, as Excel's "
-                                 "'Unicode text' export does), not UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)")
+            refuse_utf16(f.read(2), f"--file {path}")
     try:
         if path is not None:
             with open(path, encoding=encoding, errors="ulmfit-replace-counted", newline=newline) as f:

@@ -10,7 +10,6 @@ the manifest lists them all.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ulmfit.config_checks import FRACTION, INT_GE0, NON_NEGATIVE, POSITIVE
 from ulmfit.train import Callback, Learner, Stage, TrainingLog, accuracy, seed_everything
 from ulmfit.train.precision import PRECISIONS, check_precision
 from vision.evaluation import check_classes, evaluate_model
@@ -201,11 +201,6 @@ def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
 # --------------------------------------------------------------------------- training
 
 
-def _finite(value) -> bool:
-    """A real, finite number (not a bool): inf and NaN are no learning rate or weight decay."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 @dataclass
 class VisionTrainConfig:
     """``ulmfit-vision train`` options (the CLI maps its flags onto these fields)."""
@@ -237,12 +232,12 @@ class VisionTrainConfig:
             ("size", isinstance(self.size, int) and self.size >= 8, "an int >= 8"),
             ("epochs", isinstance(self.epochs, int) and self.epochs >= 1, "an int >= 1"),
             ("bs", isinstance(self.bs, int) and self.bs >= 2, "an int >= 2 (BatchNorm needs 2 samples)"),
-            ("lr", _finite(self.lr) and self.lr > 0, "a finite number > 0"),
-            ("mixup", _finite(self.mixup) and self.mixup >= 0, "a finite number >= 0 (0 = off)"),
-            ("label_smoothing", _finite(self.label_smoothing) and 0 <= self.label_smoothing < 1, "in [0, 1)"),
+            ("lr", POSITIVE[0](self.lr), POSITIVE[1]),
+            ("mixup", NON_NEGATIVE[0](self.mixup), f"{NON_NEGATIVE[1]} (0 = off)"),
+            ("label_smoothing", FRACTION[0](self.label_smoothing), "in [0, 1)"),
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
-            ("wd", _finite(self.wd) and self.wd >= 0, "a finite number >= 0"),
-            ("freeze_epochs", isinstance(self.freeze_epochs, int) and self.freeze_epochs >= 0, "an int >= 0"),
+            ("wd", NON_NEGATIVE[0](self.wd), NON_NEGATIVE[1]),
+            ("freeze_epochs", INT_GE0[0](self.freeze_epochs), INT_GE0[1]),
         ]
         for name, ok, accepted in checks:
             if not ok:

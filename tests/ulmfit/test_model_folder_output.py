@@ -44,7 +44,7 @@ def test_new_empty_and_saved_model_folders_are_accepted(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("file", r"folder 'P/afile' is a file: a model is saved as a folder"),
-    ("below", r"folder 'P/afile/sub': 'P/afile' is a file, so no folder can be made below it"),
+    ("below", r"folder 'P/afile/sub': 'P/afile' is a file, so nothing can be written below it"),
     ("foreign", r"folder 'P/other' is a folder that holds other files \(a.txt, b.txt, c.txt and 1 more\), not a "
                 "saved model"),
     ("empty", r"folder: the path is empty"),

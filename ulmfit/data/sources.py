@@ -61,6 +61,7 @@ __all__ = [
     "TextDataset",
     "DataWarning",
     "SourceError",
+    "refuse_utf16",
     "BUILTIN_SOURCES",
     "load_source",
     "split_train_valid",
@@ -136,6 +137,14 @@ class TextDataset:
 
 
 # --------------------------------------------------------------------------------------------- reading
+def refuse_utf16(head: bytes, name: str) -> None:
+    """Raise ``SourceError`` when a file's first bytes ``head`` are a UTF-16 byte-order mark: read as UTF-8 it
+    would give NUL-riddled column names instead of a clear message. ``name``: the file as the user gave it."""
+    if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise SourceError(f"{name} is UTF-16 (it starts with a UTF-16 byte-order mark, as Excel's 'Unicode text' "
+                          "export does), not UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)")
+
+
 class _Decoder:
     """Decodes bytes, replacing undecodable ones, and remembers which files needed it.
 
@@ -154,9 +163,8 @@ class _Decoder:
 
     def read(self, path: Path) -> str:
         data = path.read_bytes()
-        if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and self.encoding.lower().startswith("utf-8"):
-            raise SourceError(f"{path} is UTF-16 (it starts with a UTF-16 byte-order mark, as Excel's 'Unicode "
-                              "text' export does), not UTF-8: save it as UTF-8 (CSV UTF-8 in Excel)")
+        if self.encoding.lower().startswith("utf-8"):
+            refuse_utf16(data[:2], str(path))
         try:
             return data.decode(self.encoding)
         except UnicodeDecodeError:

@@ -22,7 +22,8 @@ from ulmfit.hub.safe_load import safe_torch_load
 from ulmfit.user_warning import warn
 from ulmfit.version import __version__
 
-__all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_output_folder", "check_sizes", "nonfinite_keys",
+__all__ = ["MANIFEST", "SIZE_BOUNDS", "build_checked", "check_no_file_above", "check_output_folder", "check_sizes",
+           "nonfinite_keys",
            "require", "verify_manifest", "write_manifest",
            "FORMAT_VERSION",
            "ModelFolderError", "read_config", "write_config", "save_state", "load_state",
@@ -152,12 +153,7 @@ def check_output_folder(folder: str | os.PathLike | None, name: str = "folder", 
     if path.exists() and not path.is_dir():
         raise ModelFolderError(f"{name} {str(path)!r} is a file: a model is saved as a folder; give a new folder's "
                                "path")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ModelFolderError(f"{name} {str(path)!r}: {str(parent)!r} is a file, so no folder can be made "
-                                       "below it")
-            break
+    check_no_file_above(path, name)
     if path.is_dir() and not _holds_saved_model(path):
         foreign = sorted(p.name for p in path.iterdir() if p.name not in own)
         if foreign:
@@ -166,6 +162,17 @@ def check_output_folder(folder: str | os.PathLike | None, name: str = "folder", 
                                    "model: saving there would mix the model's files with them; give a new or empty "
                                    "folder, or the folder of a saved model to replace")
     return path
+
+
+def check_no_file_above(path: Path, name: str) -> None:
+    """Raise ``ModelFolderError`` when ``path`` lies below an existing file (``afile/sub``): nothing can be
+    written there. ``name``: how the user gave it (``--out``, ``folder``)."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ModelFolderError(f"{name} {str(path)!r}: {str(parent)!r} is a file, so nothing can be written "
+                                       "below it")
+            return
 
 
 def _holds_saved_model(folder: Path) -> bool:
