@@ -42,6 +42,7 @@ from ulmfit.hub.model_folder import (
     ModelFolderError,
     build_checked,
     check_output_folder,
+    folder_path,
     load_state,
     read_config,
     read_json,
@@ -547,7 +548,7 @@ class TextClassifier(SavedModel):
     def load(cls, folder: str | Path) -> TextClassifier:
         from ulmfit.models import build_classifier
 
-        folder = Path(folder)
+        folder = folder_path(folder)
         config = read_config(folder, cls.kind)
         arch = read_arch(config, folder)
         head = config.get("head", {})
@@ -681,7 +682,7 @@ class ClassifierEnsemble:
 
     @classmethod
     def load(cls, folder: str | Path) -> ClassifierEnsemble:
-        folder = Path(folder)
+        folder = folder_path(folder)
         config = read_config(folder, cls.kind)
         members = require(config, "members", list, folder / "config.json")
         if not members or not all(isinstance(m, str) and m.startswith("member-") and "/" not in m for m in members):
@@ -694,7 +695,7 @@ class ClassifierEnsemble:
 
 def load_classifier(folder: str | Path) -> TextClassifier | ClassifierEnsemble:
     """A saved classifier or ensemble folder, whichever ``folder`` holds (by its config.json's ``kind``)."""
-    path = Path(folder) / "config.json"
+    path = folder_path(folder) / "config.json"
     kind = read_json(path).get("kind") if path.is_file() else None
     return ClassifierEnsemble.load(folder) if kind == ClassifierEnsemble.kind else TextClassifier.load(folder)
 

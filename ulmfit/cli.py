@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, default=None, help="metrics.csv and checkpoints (default OUT/run)")
     p.add_argument("--tokenizer", default="spacy", choices=["spacy", "sentencepiece"],
                    help="spacy (fastai's rules) or sentencepiece (trained on the corpus) (default: spacy)")
-    p.add_argument("--lang", default="en", help="tokenizer language (default: en)")
+    p.add_argument("--lang", default=None, help="tokenizer language: a spaCy language code for --tokenizer spacy "
+                                                 "(default: en)")
     p.add_argument("--sp-vocab-size", type=int_in(1), default=30000,
                    help="SentencePiece vocabulary size (default: 30000)")
     _config_options(p, AWDLSTMConfig, only=("emb_sz", "n_hid", "n_layers"))
@@ -224,13 +225,22 @@ def _source_kwargs(args) -> dict:
     return kwargs
 
 
-def _cmd_tokenize(args) -> None:
-    from ulmfit.data import load_source
+def _spacy_tokenizer(lang: str):
+    """The spaCy tokenizer for ``--lang``, built before any work; a code spaCy lacks is named as the flag."""
     from ulmfit.text import Tokenizer
 
+    try:
+        return Tokenizer(lang=lang)
+    except ValueError as err:
+        raise UsageError(re.sub(r"^lang=", "--lang ", str(err))) from None
+
+
+def _cmd_tokenize(args) -> None:
+    from ulmfit.data import load_source
+
+    tok = _spacy_tokenizer(args.lang)
     splits = load_source(args.data, **_source_kwargs(args))
     names = [args.split] if args.split else sorted(splits)
-    tok = Tokenizer(lang=args.lang)
     for name in names:
         if name not in splits:
             raise UsageError(f"--split {name!r}: not in {args.data} (found {sorted(splits)})")
@@ -267,7 +277,7 @@ def _corpus_texts(data: str, **kwargs) -> list[str]:
 def _cmd_pretrain(args) -> None:
     from ulmfit.language_model import LanguageModel, LMPretrainConfig
     from ulmfit.models import AWDLSTMConfig
-    from ulmfit.text import SentencePieceTokenizer, Tokenizer
+    from ulmfit.text import SentencePieceTokenizer
 
     try:  # bad values fail before any work, named by their flags
         arch = AWDLSTMConfig(**config_overrides(args, AWDLSTMConfig))
@@ -284,6 +294,7 @@ def _cmd_pretrain(args) -> None:
                                                                           args.max_vocab),
                                           ("--min-freq", None if extend else args.min_freq)) if value is not None]
         given += ["--tokenizer sentencepiece"] if args.tokenizer == "sentencepiece" else []
+        given += ["--lang"] if args.lang is not None else []
         if given:
             raise UsageError(f"--init {args.init} keeps that model's tokenizer, vocabulary and sizes: leave out "
                              f"{', '.join(given)}" + (" (--init-vocab extend grows the vocabulary up to --max-vocab "
@@ -296,6 +307,8 @@ def _cmd_pretrain(args) -> None:
             raise UsageError(f"--init {args.init} is a {'backward' if init.backwards else 'forward'} model: "
                              f"leave out --{'no-' if init.backwards else ''}backwards")
     config = _checked_config(args, LMPretrainConfig)
+    lang = args.lang or "en"
+    spacy_tokenizer = _spacy_tokenizer(lang) if init is None and args.tokenizer == "spacy" else None
     texts = _corpus_texts(args.data)
     from ulmfit.train.distributed import is_main_process
 
@@ -305,9 +318,9 @@ def _cmd_pretrain(args) -> None:
     if init is not None:
         tokenizer, arch = None, None
     elif args.tokenizer == "sentencepiece":
-        tokenizer = SentencePieceTokenizer.train(texts, vocab_size=args.sp_vocab_size, out_dir=args.out, lang=args.lang)
+        tokenizer = SentencePieceTokenizer.train(texts, vocab_size=args.sp_vocab_size, out_dir=args.out, lang=lang)
     else:
-        tokenizer = Tokenizer(lang=args.lang)
+        tokenizer = spacy_tokenizer
     run_dir = args.run_dir or args.out / "run"
     lm = LanguageModel.pretrain(texts, tokenizer=tokenizer, arch=arch, config=config, path=run_dir,
                                 progress=not args.quiet, resume=args.resume, n_workers=args.n_workers,
@@ -380,6 +393,8 @@ def _cmd_train_classifier(args) -> None:
     if record["valid"]:
         where = f"split {args.valid_split!r}" if args.valid_split else record["valid_source"]
         print(f"validation ({where}): " + ", ".join(f"{k} {v:.4f}" for k, v in record["valid"].items()))
+    else:
+        print("no validation: --valid-pct 0 holds no texts out (--valid-split NAME validates on a split of --data)")
     from ulmfit.cli_prog import runnable
 
     print(f"saved {args.out} (metrics.csv, report.html)\npredict with: {runnable()} predict {args.out} \"some text\"")

@@ -39,6 +39,7 @@ from ulmfit.config_checks import (
 from ulmfit.hub.model_folder import (
     build_checked,
     check_output_folder,
+    folder_path,
     load_state,
     read_config,
     save_state,
@@ -227,7 +228,7 @@ class LanguageModel(SavedModel):
         """A folder written by :meth:`save` (``config``/``tokenizer`` as in :meth:`from_pretrained`)."""
         from ulmfit.models import build_language_model
 
-        folder = Path(folder)
+        folder = folder_path(folder)
         saved = read_config(folder, cls.kind)
         arch = read_arch(saved, folder)
         if config is not None:

@@ -182,15 +182,16 @@ def save_model(
 
 def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved model (eval mode, CPU) and return it with its config."""
-    from ulmfit.hub.model_folder import ModelFolderError, load_state, read_config
+    from ulmfit.hub.model_folder import ModelFolderError, folder_path, load_state, read_config
 
-    config = read_config(Path(folder), KIND)
+    folder = folder_path(folder)
+    config = read_config(folder, KIND)
     missing = [k for k in ("arch", "n_out", "classes", "size", "mean", "std") if k not in config]
     if missing:
         raise ModelFolderError(f"{folder}/config.json lacks {missing}")
     model = build_model(config["arch"], config["n_out"], transfer=config.get("transfer", False),
                         head=config.get("head"), arch_kwargs=config.get("arch_kwargs"))
-    state = load_state(Path(folder))
+    state = load_state(folder)
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -129,6 +129,8 @@ def test_train_classifier_validates_on_a_training_holdout_unless_a_split_is_name
     assert "validation (hold-out of the training data" in out
     main(["train-classifier", *common, "--out", str(tmp_path / "b"), "--valid-split", "test"])
     assert "validation (split 'test')" in capsys.readouterr().out
+    main(["train-classifier", *common, "--out", str(tmp_path / "d"), "--valid-pct", "0"])
+    assert "no validation: --valid-pct 0 holds no texts out" in capsys.readouterr().out  # said, not silent
     with pytest.raises(SystemExit) as info:
         main(["train-classifier", *common, "--out", str(tmp_path / "c"), "--valid-split", "dev"])
     assert info.value.code == 2
@@ -207,6 +209,12 @@ def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_
     (["lr-find", "--data", "X", "--bs", "0"], "error: argument --bs: expected an int >= 1, got '0'"),
     (["tokenize", "X", "--out", "Y", "--n-workers", "0"], "error: argument --n-workers: expected an int >= 1, got '0'"),
     (["finetune-lm", "--data", "EMPTY", "--out", "Y"], "holds no texts (a header without rows, or empty files?)"),
+    (["tokenize", "X", "--out", "Y", "--lang", "zz"],
+     "error: --lang 'zz' is not a spaCy language code; accepted: af, "),
+    (["pretrain", "--data", "X", "--out", "Y", "--lang", "zz"],
+     "error: --lang 'zz' is not a spaCy language code; accepted: af, "),
+    (["pretrain", "--data", "X", "--out", "Y", "--init", "ulmfit-en-fwd", "--lang", "de"],
+     "error: --init ulmfit-en-fwd keeps that model's tokenizer, vocabulary and sizes: leave out --lang"),
 ])
 def test_bad_numbers_fail_before_any_work_naming_the_flag(tmp_path, capsys, argv, expected):
     (tmp_path / "EMPTY").mkdir()

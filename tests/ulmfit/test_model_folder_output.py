@@ -150,3 +150,18 @@ def test_an_edited_manifest_never_makes_a_save_delete_outside_its_folder(tmp_pat
     assert (outside / "victim.txt").read_text() == "keep me" and (outside / "member-0" / "manifest.json").exists()
     assert (folder / "notes").is_dir() and (folder / "member-2").is_symlink()  # not a member folder; a link
     assert not (folder / "member-1").exists()  # the one stale member folder the old save listed
+
+
+@pytest.mark.parametrize("folder", [None, 3, ["model"]])
+def test_loaders_and_saves_name_a_path_that_is_not_one(clf, folder):
+    from ulmfit.classifier import load_classifier
+    from vision.learner import load_model
+
+    loaders = (TextClassifier.load, ClassifierEnsemble.load, load_classifier, LanguageModel.load, load_model)
+    for load in loaders:
+        with pytest.raises(TypeError, match=r"^folder must be a model folder's path \(a str or pathlib.Path\), got "
+                                            rf"{type(folder).__name__} "):
+            load(folder)
+    if folder is not None:  # None is the empty path (above)
+        with pytest.raises(TypeError, match=r"^folder must be a model folder's path"):
+            clf.save(folder)

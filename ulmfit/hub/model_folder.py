@@ -58,6 +58,14 @@ def write_config(folder: Path, kind: str, config: dict[str, Any]) -> None:
                {"format_version": FORMAT_VERSION, "library_version": __version__, "kind": kind, **config})
 
 
+def folder_path(folder: str | os.PathLike, name: str = "folder") -> Path:
+    """``folder`` as a ``Path``; anything but a str or path is a ``TypeError`` naming ``name``."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a model folder's path (a str or pathlib.Path), got "
+                        f"{type(folder).__name__} ({folder!r:.60})")
+    return Path(folder)
+
+
 def read_config(folder: Path, kind: str) -> dict[str, Any]:
     """Check the folder's manifest (:func:`verify_manifest`), read ``config.json`` and check that the folder
     holds a ``kind`` model of a format we can read."""
@@ -147,9 +155,9 @@ def check_output_folder(folder: str | os.PathLike | None, name: str = "folder", 
     an existing file, a path below a file, or a folder that holds other files: a save would mix the model's files
     with them. Call it before training, so that a bad path costs nothing.
     """
-    if folder is None or not os.fspath(folder).strip():
+    if folder is None or isinstance(folder, (str, os.PathLike)) and not os.fspath(folder).strip():
         raise ModelFolderError(f"{name}: the path is empty; give the folder to save the model in")
-    path = Path(folder)
+    path = folder_path(folder, name)
     if path.exists() and not path.is_dir():
         raise ModelFolderError(f"{name} {str(path)!r} is a file: a model is saved as a folder; give a new folder's "
                                "path")

@@ -99,13 +99,30 @@ def check_texts(texts: Any, name: str = "texts") -> Sequence[str]:
     return texts
 
 
+def spacy_languages() -> list[str]:
+    """The language codes spaCy has built in (the packages under ``spacy.lang``), found without importing spaCy;
+    empty when spaCy is not installed."""
+    spec = importlib.util.find_spec("spacy")
+    found = set()
+    for loc in (spec.submodule_search_locations or []) if spec is not None else []:
+        lang_dir = os.path.join(loc, "lang")
+        if os.path.isdir(lang_dir):
+            found.update(name for name in os.listdir(lang_dir)
+                         if os.path.isfile(os.path.join(lang_dir, name, "__init__.py")))
+    return sorted(found)
+
+
+def _not_a_language(lang: str, why: str = "") -> ValueError:
+    codes = spacy_languages()
+    accepted = f"accepted: {', '.join(codes)} ('xx': multi-language)" if codes else "e.g. 'en', 'de', 'xx'"
+    return ValueError(f"lang={lang!r} is not a spaCy language code; {accepted}{why}")
+
+
 def _check_lang(lang: str) -> None:
     """Validate a spaCy language code without importing spaCy (which pulls in torch via thinc: ~1.5 s)."""
     if not isinstance(lang, str) or not lang or not lang.replace("_", "").isalnum():
         raise ValueError(f"lang must be a spaCy language code such as 'en', got {lang!r}")
-    spec = importlib.util.find_spec("spacy")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not any(os.path.isdir(os.path.join(loc, "lang", lang)) for loc in locations):
+    if lang not in spacy_languages():
         try:
             import spacy  # noqa: F401
         except ImportError:  # no spaCy here (a GPU machine given token ids): saved models still load, and
@@ -125,20 +142,9 @@ def _load_spacy(lang: str):
     except ImportError as e:
         if importlib.util.find_spec(f"spacy.lang.{lang}") is not None:
             raise ImportError(f"spaCy's lang={lang!r} tokenizer needs an extra package: {e}") from None
-        raise ValueError(
-            f"lang={lang!r} is not a spaCy language code. Valid codes are the module names in spacy.lang "
-            f"(e.g. 'en', 'de', 'fr', 'xx' for multi-language); see https://spacy.io/usage/models#languages "
-            f"or list them with: python -c \"import pkgutil, spacy.lang; "
-            f"print([m.name for m in pkgutil.iter_modules(spacy.lang.__path__)])\"."
-        ) from None
+        raise _not_a_language(lang) from None
     except (ValueError, KeyError) as e:
-        raise ValueError(
-            f"lang={lang!r} is not a spaCy language code. Valid codes are the module names in spacy.lang "
-            f"(e.g. 'en', 'de', 'fr', 'xx' for multi-language); see https://spacy.io/usage/models#languages "
-            f"or list them with: python -c \"import pkgutil, spacy.lang; "
-            f"print([m.name for m in pkgutil.iter_modules(spacy.lang.__path__)])\". "
-            f"Some languages need extra packages (spaCy says: {e})"
-        ) from None
+        raise _not_a_language(lang, f" (spaCy says: {e})") from None
 
 
 class _MatcherInfo:

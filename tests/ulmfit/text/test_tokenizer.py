@@ -10,6 +10,7 @@ import pytest
 
 from ulmfit.text import Tokenizer, tokenizer_from_dict
 from ulmfit.text import rules as R
+from ulmfit.text.tokenizer import spacy_languages
 
 FIXTURE = Path(__file__).with_name("fastai_parity.json")
 CASES = json.loads(FIXTURE.read_text(encoding="utf-8"))["cases"]
@@ -149,8 +150,16 @@ def test_other_language():
 
 
 def test_unknown_language_error():
-    with pytest.raises(ValueError, match=r"lang='zz' is not a spaCy language code.*spacy\.lang"):
+    with pytest.raises(ValueError, match=r"lang='zz' is not a spaCy language code; accepted: af, .*\bde, .*\ben, "
+                                         r".*\bxx\b.*multi-language") as info:
         Tokenizer(lang="zz")
+    assert "\n" not in str(info.value)
+
+
+def test_spacy_languages_lists_the_built_in_codes():
+    codes = spacy_languages()
+    assert {"en", "de", "fr", "xx"} <= set(codes) and codes == sorted(codes)
+    assert "__pycache__" not in codes and "zz" not in codes
 
 
 def test_bad_inputs_name_the_index(tok):
