@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ulmfit.cli_config import add_config_options, add_deterministic_option, config_overrides, int_in, prepare_process
-from ulmfit.cli_errors import allow_debug_anywhere, run_command
+from ulmfit.cli_errors import allow_debug_anywhere, in_flag_terms, run_command
 from ulmfit.errors import UsageError
 from ulmfit.evaluation import format_metrics
 from ulmfit.version import __version__
@@ -62,23 +62,20 @@ def _checked_config(args, cls: type):
         value = ",".join(map(str, err.value)) if isinstance(err.value, (tuple, list)) else err.value
         raise UsageError(f"--{err.field.replace('_', '-')} {value}: expected {err.accepted}") from None
     except ValueError as err:  # a rule over several fields: its keywords (epochs=) as this command's flags
-        raise UsageError(in_flag_terms(str(err), cls)) from None
+        raise UsageError(_flag_terms(str(err), cls)) from None
     device = getattr(config, "device", None)
     try:
         check_precision(resolve_precision(config.precision, device), device)
     except ValueError as err:  # the API's message names keywords (device='cuda'); here they are flags
-        message = str(err).replace("device=", "--device ").replace("precision=", "--precision ")
-        raise UsageError(message.replace("'", "")) from None
+        raise UsageError(in_flag_terms(str(err), ("device", "precision")).replace("'", "")) from None
     return config
 
 
-def in_flag_terms(message: str, cls: type) -> str:
-    """A config's message with its keywords (``stage_epochs=`` and the like, ``cls``'s fields) written as the
-    shell's flags (``--stage-epochs``)."""
+def _flag_terms(message: str, cls: type) -> str:
+    """A config's message with its keywords (``cls``'s fields: ``stage_epochs=``) as the shell's flags."""
     import dataclasses
 
-    names = sorted((f.name for f in dataclasses.fields(cls)), key=len, reverse=True)
-    return re.sub(rf"\b({'|'.join(names)})= ?", lambda m: f"--{m[1].replace('_', '-')} ", message)
+    return in_flag_terms(message, [f.name for f in dataclasses.fields(cls)])
 
 
 def _add_seed(p: argparse.ArgumentParser) -> None:
@@ -380,7 +377,7 @@ def _cmd_train_classifier(args) -> None:
         clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
                                    progress=not args.quiet, config=config)
     except ValueError as err:  # e.g. stage_epochs= longer than the default stage_lr_mults: say it with the flags
-        message = in_flag_terms(str(err), ClassifierConfig)
+        message = _flag_terms(str(err), ClassifierConfig)
         if message == str(err):
             raise
         raise UsageError(message) from None

@@ -6,17 +6,37 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
 
 from ulmfit.errors import UlmfitError
 
-__all__ = ["USER_ERRORS", "USER_ERROR_EXIT", "run_command"]
+__all__ = ["USER_ERRORS", "USER_ERROR_EXIT", "in_flag_terms", "run_command"]
 
 USER_ERROR_EXIT = 2
 # What a user's input can cause: our own errors, bad values, missing files (the messages name the thing).
 USER_ERRORS = (UlmfitError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def in_flag_terms(message: str, names, renames: dict[str, str] | None = None) -> str:
+    """An API message with its keywords written as the shell's flags: ``device='cuda'`` -> ``--device cuda``,
+    ``stage_epochs=`` -> ``--stage-epochs``, and a leading ``lr must be`` (a config field's check) -> ``--lr must
+    be``. ``names``: the keywords (a config's fields); ``renames``: a keyword whose flag reads differently
+    (``{"freeze_epochs": "frozen_epochs"}``)."""
+    names = sorted(names, key=len, reverse=True)  # the longest first: stage_epochs before epochs
+    if not names:
+        return message
+    renames = renames or {}
+    words = "|".join(map(re.escape, names))
+
+    def flag(name: str) -> str:
+        return "--" + renames.get(name, name).replace("_", "-")
+
+    message = re.sub(rf"\b({words})='([^']*)'", lambda m: f"{flag(m[1])} {m[2]}", message)
+    message = re.sub(rf"\b({words})= ?", lambda m: f"{flag(m[1])} ", message)
+    return re.sub(rf"^({words}) must be", lambda m: f"{flag(m[1])} must be", message)
 
 
 def run_command(prog: str, command: str, fn: Callable[[], object], debug: bool = False) -> int:

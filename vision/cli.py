@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ulmfit.cli_config import add_deterministic_option, int_in, prepare_process
-from ulmfit.cli_errors import allow_debug_anywhere
+from ulmfit.cli_errors import allow_debug_anywhere, in_flag_terms
 from ulmfit.errors import UlmfitError, UsageError
 from ulmfit.version import __version__
 
@@ -44,17 +44,15 @@ def default_out(data: str, arch: str) -> Path:
     return Path(DEFAULT_RUNS) / f"{name}-{arch}"
 
 
-_FLAG_NAMES = {"freeze_epochs": "frozen_epochs"}  # a field whose flag reads differently
+# the API keywords that are flags of `train` too (freeze_epochs reads --frozen-epochs)
+_FLAG_FIELDS = ("device", "precision", "weights", "pretrained", "size", "epochs", "bs", "lr", "mixup",
+                "label_smoothing", "wd", "freeze_epochs", "seed")
 
 
 def _as_flags(err: Exception) -> str:
     """The API's one-line message with its keywords (``device='cuda'``) spelt as this command's flags."""
-    message = re.sub(r"\b(device|precision|weights)='([^']*)'", lambda m: f"--{m[1]} {m[2]}", str(err))
-    message = re.sub(r"\b(weights|pretrained)= ?", lambda m: f"--{m[1]} ", message)  # "use weights= ..."
-    message = re.sub(r"^arch '([^']*)'", lambda m: f"--arch {m[1]}", message)
-    # VisionTrainConfig's "lr must be a finite number > 0, got -1" names the field: here it is the flag
-    return re.sub(r"^(size|epochs|bs|lr|mixup|label_smoothing|wd|freeze_epochs|seed) must be",
-                  lambda m: f"--{_FLAG_NAMES.get(m[1], m[1]).replace('_', '-')} must be", message)
+    message = re.sub(r"^arch '([^']*)'", lambda m: f"--arch {m[1]}", str(err))
+    return in_flag_terms(message, _FLAG_FIELDS, renames={"freeze_epochs": "frozen_epochs"})
 
 
 def _check_device(precision: str, device: str | None) -> None:
