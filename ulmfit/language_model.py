@@ -727,8 +727,9 @@ class LanguageModel(SavedModel):
     def generate(self, prompt: str, n_words: int = 30, temperature: float = 1.0, seed: int | None = None,
                  no_unk: bool = True) -> str:
         """Sample ``n_words`` tokens after ``prompt`` and return the text (markers such as xxmaj applied)."""
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        for name, value, (ok, accepted) in (("n_words", n_words, INT_GE0), ("temperature", temperature, POSITIVE)):
+            if not ok(value):
+                raise ValueError(f"generate: {name} must be {accepted}, got {value!r}")
         if self.backwards:
             raise ValueError("generate() needs a forward model; this one was trained on reversed text")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -52,7 +52,8 @@ def test_save_load_round_trip(trained, tmp_path):
 
 
 def test_load_refuses_a_language_model_folder(tiny_lm_dir):
-    with pytest.raises(ModelFolderError, match="expected a 'classifier' model"):
+    with pytest.raises(ModelFolderError, match=r"holds a language model, not a text classifier \(config.json's "
+                                               r"kind is 'language_model', expected 'classifier'\)$"):
         TextClassifier.load(tiny_lm_dir)
 
 

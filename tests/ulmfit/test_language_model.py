@@ -107,6 +107,11 @@ def test_perplexity_accuracy_and_generate(tiny_lm_dir):
     assert lm.generate("The hotel", n_words=8, seed=0) == text
     with pytest.raises(ValueError, match="temperature"):
         lm.generate("x", temperature=0)
+    for bad in ({"n_words": -1}, {"n_words": 2.5}, {"temperature": float("inf")}):
+        name, value = next(iter(bad.items()))
+        with pytest.raises(ValueError, match=rf"^generate: {name} must be .*, got {value!r}$"):
+            lm.generate("x", **bad)
+    assert lm.generate("The hotel", n_words=0).lower() == "the hotel"
 
 
 def test_encode_reverses_for_backwards_models(tiny_lm_dir):

@@ -58,6 +58,10 @@ def write_config(folder: Path, kind: str, config: dict[str, Any]) -> None:
                {"format_version": FORMAT_VERSION, "library_version": __version__, "kind": kind, **config})
 
 
+_KIND_WORDS = {"language_model": "a language model", "classifier": "a text classifier",
+               "classifier_ensemble": "a classifier ensemble", "image_classifier": "an image classifier"}
+
+
 def folder_path(folder: str | os.PathLike, name: str = "folder") -> Path:
     """``folder`` as a ``Path``; anything but a str or path is a ``TypeError`` naming ``name``."""
     if not isinstance(folder, (str, os.PathLike)):
@@ -83,7 +87,10 @@ def read_config(folder: Path, kind: str) -> dict[str, Any]:
             f"{FORMAT_VERSION} only (saved by ulmfit {config.get('library_version', 'unknown')}). "
             "Re-save the model with a matching ulmfit version.")
     if config.get("kind") != kind:
-        raise ModelFolderError(f"{folder} holds a {config.get('kind')!r} model, expected a {kind!r} model")
+        found = config.get("kind")
+        raise ModelFolderError(f"{folder} holds {_KIND_WORDS.get(found, f'a {found!r} model')}, not "
+                               f"{_KIND_WORDS.get(kind, f'a {kind!r} model')} (config.json's kind is {found!r}, "
+                               f"expected {kind!r})")
     verify_manifest(folder)  # after the version check, whose message says more about a folder from elsewhere
     return config
 
