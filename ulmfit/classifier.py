@@ -449,9 +449,12 @@ class TextClassifier(SavedModel):
 
     @torch.no_grad()
     def predict_proba(self, texts: Sequence[str], bs: int = 64) -> np.ndarray:
-        """Class probabilities ``(N, C)`` in the order of ``texts`` (softmax; sigmoid for multi-label)."""
+        """Class probabilities ``(N, C)`` in the order of ``texts`` (softmax; sigmoid for multi-label), ``bs``
+        texts at a time."""
         if isinstance(texts, str):
             raise TypeError("predict_proba expects a list of texts, got a single str; wrap it in a list")
+        if not INT_GE1[0](bs):
+            raise ValueError(f"predict_proba: bs must be {INT_GE1[1]}, got {bs!r}")
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
@@ -482,9 +485,9 @@ class TextClassifier(SavedModel):
                 f"index {int(bad[0])}): its weights are broken (was it trained with a diverging learning rate?)")
         return out
 
-    def predict(self, texts: Sequence[str]) -> list:
+    def predict(self, texts: Sequence[str], bs: int = 64) -> list:
         """Predicted label per text (multi-label: the list of labels whose probability passes its threshold)."""
-        return self.decide(self.predict_proba(texts))
+        return self.decide(self.predict_proba(texts, bs))
 
     def decide(self, probs: np.ndarray) -> list:
         """Labels from probabilities ``(N, C)``: the argmax class, or for multi-label the classes whose
@@ -635,11 +638,12 @@ class ClassifierEnsemble:
                   for lm in lms for k in range(n)]
         return cls(models, valid=valid)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return np.mean([m.predict_proba(texts) for m in self.models], axis=0)
+    def predict_proba(self, texts: Sequence[str], bs: int = 64) -> np.ndarray:
+        """The mean of the members' :meth:`TextClassifier.predict_proba`: ``(N, C)``."""
+        return np.mean([m.predict_proba(texts, bs) for m in self.models], axis=0)
 
-    def predict(self, texts: Sequence[str]) -> list:
-        return self.decide(self.predict_proba(texts))
+    def predict(self, texts: Sequence[str], bs: int = 64) -> list:
+        return self.decide(self.predict_proba(texts, bs))
 
     def decide(self, probs: np.ndarray) -> list:
         """As :meth:`TextClassifier.decide`, with the members' mean thresholds."""

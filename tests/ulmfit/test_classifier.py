@@ -40,6 +40,11 @@ def test_predictions_come_back_in_the_callers_order(trained):
     # one at a time gives the same answers as a batch (padding does not leak into the result)
     single = np.stack([clf.predict_proba([t])[0] for t in texts[:6]])
     assert np.allclose(single, probs[:6], atol=1e-4)
+    assert np.allclose(clf.predict_proba(texts, bs=5), probs, atol=1e-4)  # any batch size, same answers
+    assert clf.predict(texts, bs=5) == clf.predict(texts)
+    for bad in (0, 2.5, None):
+        with pytest.raises(ValueError, match=rf"^predict_proba: bs must be an int >= 1, got {bad!r}$"):
+            clf.predict(texts, bs=bad)
 
 
 def test_save_load_round_trip(trained, tmp_path):
@@ -93,6 +98,7 @@ def test_ensemble_averages_probabilities(trained):
     ens = TextClassifier.ensemble([clf, clf])
     assert isinstance(ens, ClassifierEnsemble)
     assert np.allclose(ens.predict_proba(texts), clf.predict_proba(texts))
+    assert ens.predict(texts, bs=7) == clf.predict(texts)
 
 
 def test_ensemble_of_forward_and_backward(trained, tiny_lm_dir):
