@@ -383,6 +383,10 @@ class LanguageModel(SavedModel):
         check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
         seed_everything(config.seed)  # before anything random: vocabulary matching rebuilds the network
         texts = _texts_from(texts_or_source)
+        if valid is not None:
+            from ulmfit.text.tokenizer import check_texts
+
+            valid = list(check_texts(valid, "valid"))
         min_freq = auto_min_freq(len(texts)) if config.min_freq is None else config.min_freq
         valid_source = "given (valid=)" if valid is not None else "none"
         if valid is None and config.valid_pct > 0 and len(texts) >= 10:
@@ -509,7 +513,11 @@ class LanguageModel(SavedModel):
                              "or leave init_vocab at 'keep'")
         seed_everything(config.seed)
         tokenizer = base.tokenizer if base is not None else tokenizer or Tokenizer()
-        texts = list(texts)
+        from ulmfit.text.tokenizer import check_texts
+
+        texts = list(check_texts(texts, "texts"))
+        if valid is not None:
+            valid = list(check_texts(valid, "valid"))
         valid_source = "given (valid=)"
         if valid is None:
             train_idx, valid_idx = holdout_split(len(texts), config.valid_pct, config.seed)

@@ -142,3 +142,13 @@ def test_fastai_export_import_round_trip(tiny_lm_dir, tmp_path):
     again = LanguageModel.from_fastai(weights, vocab, config=lm.config, tokenizer=lm.tokenizer)
     assert again.vocab.itos == lm.vocab.itos
     assert torch.allclose(_logits(lm), _logits(again), atol=1e-6)
+
+
+def test_a_single_string_or_a_non_text_is_refused_by_keyword(tiny_lm_dir):
+    lm = LanguageModel.load(tiny_lm_dir)
+    with pytest.raises(TypeError, match=r"^valid must be a sequence of strings, got a single str; wrap it in a list$"):
+        lm.fine_tune(tiny_corpus()[:20], valid="one text", progress=False)  # not three one-letter texts
+    with pytest.raises(TypeError, match=r"^valid\[1\] must be a str, got NoneType"):
+        lm.fine_tune(tiny_corpus()[:20], valid=["a text", None], progress=False)
+    with pytest.raises(TypeError, match=r"^texts must be a sequence of strings, got a single str"):
+        LanguageModel.pretrain("a corpus as one string", progress=False)

@@ -396,6 +396,9 @@ def _pick_columns(path: Path, columns: list[str], opts: _TableOptions) -> tuple[
     return text_cols, label_col
 
 
+_JSON_TYPES = {dict: "object", list: "list", bool: "boolean"}
+
+
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, str) and value == "")
 
@@ -419,6 +422,13 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
                 "file, or skip such rows (--on-missing drop in the shell, load_source(..., on_missing='drop') in "
                 "Python)"
             )
+        for c in text_cols + ([label_col] if label_col else []):
+            value = row[c]
+            if isinstance(value, dict) or (isinstance(value, (list, bool)) and c != label_col):  # true: a label
+                raise SourceError(f"{path}: row {i + 1} (line {first_line + i}), column {c!r} holds a JSON "
+                                  f"{_JSON_TYPES[type(value)]} ({json.dumps(value, default=str)[:60]}); a "
+                                  + ("label must be a string, number or boolean (or, multi-label, a list of them)"
+                                     if c == label_col else "text must be a string or a number"))
         values = [str(row[c]) for c in text_cols]
         if len(values) == 1:
             texts.append(values[0])
@@ -655,6 +665,8 @@ def load_source(
         raise SourceError(f"on_missing must be 'error' or 'drop', got {on_missing!r}")
     if text_col is not None and text_cols is not None:
         raise SourceError("pass either text_col or text_cols, not both")
+    if isinstance(text_cols, str):  # one column, as split= takes one name
+        text_cols = [text_cols]
     cols = [text_col] if text_col is not None else (list(text_cols) if text_cols is not None else None)
     if cols is not None and (not cols or not all(isinstance(c, str) for c in cols)):
         raise SourceError(f"text_cols must be a non-empty list of column names, got {text_cols!r}")

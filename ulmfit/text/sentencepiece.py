@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ulmfit.text.rules import DEFAULT_PRE_RULES, SPECIAL_TOKENS, Rule, apply_rules, get_rule, rule_name
-from ulmfit.text.tokenizer import check_texts, default_n_workers, replace_unencodable
+from ulmfit.text.tokenizer import ONE_TEXT, check_texts, default_n_workers, replace_unencodable
 
 __all__ = ["SentencePieceTokenizer"]
 
@@ -160,7 +160,7 @@ class SentencePieceTokenizer:
 
     def tokenize(self, texts: Sequence[str], n_workers: int | None = None) -> list[list[str]]:
         """Texts -> piece lists (sentencepiece's own threads do the encoding)."""
-        texts = check_texts(texts)
+        texts = check_texts(texts, one=ONE_TEXT)
         pre = [self.preprocess(t) for t in texts]
         n = default_n_workers() if n_workers is None else max(1, int(n_workers))
         return self.sp.encode(pre, out_type=str, num_threads=n)

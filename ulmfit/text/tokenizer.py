@@ -85,11 +85,15 @@ def default_n_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def check_texts(texts: Any, name: str = "texts") -> Sequence[str]:
-    """Raise a clear error unless ``texts`` is a list/tuple (or other sequence) of ``str``."""
+ONE_TEXT = ", or call the tokenizer on one text: tok(text)"  # check_texts' advice in a tokenizer
+
+
+def check_texts(texts: Any, name: str = "texts", one: str = "") -> Sequence[str]:
+    """Raise a clear error unless ``texts`` is a list/tuple (or other sequence) of ``str``. ``one``: how the
+    caller takes a single text instead, added to the advice (the tokenizer's ``tok(text)``)."""
     if isinstance(texts, (str, bytes)):
         raise TypeError(f"{name} must be a sequence of strings, got a single {type(texts).__name__}; "
-                        f"wrap it in a list, or call the tokenizer on one text: tok(text)")
+                        f"wrap it in a list{one}")
     if not isinstance(texts, Sequence):
         texts = list(texts)
     for i, t in enumerate(texts):
@@ -427,7 +431,7 @@ class Tokenizer:
         For an on-disk cache of the result wrap the tokenizer: ``CachedTokenizer(tok).tokenize(texts)``
         (:mod:`ulmfit.text.cache`).
         """
-        texts = check_texts(texts)
+        texts = check_texts(texts, one=ONE_TEXT)
         n_workers = self._check_workers(n_workers)
         if n_workers == 1 or len(texts) < 2 * n_workers:
             return self._tokenize_local(texts)
@@ -449,7 +453,7 @@ class Tokenizer:
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
         if isinstance(texts, (str, bytes)):
-            check_texts(texts)
+            check_texts(texts, one=ONE_TEXT)
         chunks = self._checked_chunks(iter(texts), chunk_size, _checked)
         if n_workers == 1:
             for chunk in chunks:

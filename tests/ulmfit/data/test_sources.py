@@ -178,6 +178,24 @@ def test_jsonl_label_lists_stay_lists(tmp_path):
     assert ds.labels == [["x", "y"], []]
 
 
+@pytest.mark.parametrize("row, message", [
+    ({"text": ["a", "b"], "label": "x"}, r"column 'text' holds a JSON list \(\["),
+    ({"text": {"body": "a"}, "label": "x"}, "column 'text' holds a JSON object"),
+    ({"text": True, "label": "x"}, "column 'text' holds a JSON boolean"),
+    ({"text": "a", "label": {"y": 1}}, "column 'label' holds a JSON object"),
+])
+def test_jsonl_values_that_are_no_text_are_refused_naming_the_line(tmp_path, row, message):
+    jl = _write(tmp_path / "o.jsonl", '{"text": "fine", "label": "x"}\n' + json.dumps(row) + "\n")
+    with pytest.raises(SourceError, match=rf"o.jsonl: row 2 \(line 2\), {message}"):  # not str(value) as a text
+        load_source(jl)
+
+
+def test_jsonl_numbers_and_booleans_read_as_strings_where_accepted_and_one_text_column_by_name(tmp_path):
+    jl = _write(tmp_path / "b.jsonl", '{"body": 3, "ok": true}\n{"body": "c", "ok": false}\n')
+    ds = load_source(jl, text_cols="body", label_col="ok")["train"]  # text_cols= one name, like text_col=
+    assert ds.texts == ["3", "c"] and ds.labels == ["True", "False"]
+
+
 def test_tsv_and_jsonl_and_split_files(tmp_path):
     tsv = _write(tmp_path / "t" / "train.tsv", "text\tlabel\nhello there\tgreet\n")
     _write(tmp_path / "t" / "test.tsv", "text\tlabel\nbye\tleave\n")
