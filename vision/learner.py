@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ulmfit.config_checks import FRACTION, INT_GE0, NON_NEGATIVE, POSITIVE
+from ulmfit.config_checks import FRACTION, INT_GE0, NON_NEGATIVE, POSITIVE, SEED
 from ulmfit.train import Callback, Learner, Stage, TrainingLog, accuracy, seed_everything
 from ulmfit.train.precision import PRECISIONS, check_precision
 from vision.evaluation import check_classes, evaluate_model
@@ -239,6 +239,13 @@ class VisionTrainConfig:
             ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
             ("wd", NON_NEGATIVE[0](self.wd), NON_NEGATIVE[1]),
             ("freeze_epochs", INT_GE0[0](self.freeze_epochs), INT_GE0[1]),
+            ("data", isinstance(self.data, (str, os.PathLike)) and bool(str(self.data).strip()),
+             "a built-in name, an image folder, an archive or hf:NAME (a str or path)"),
+            ("out", self.out is None or isinstance(self.out, (str, os.PathLike)), "None or a folder path"),
+            ("workers", self.workers is None or INT_GE0[0](self.workers), f"None or {INT_GE0[1]}"),
+            ("seed", SEED[0](self.seed), SEED[1]),
+            ("channels_last", isinstance(self.channels_last, bool), "True or False"),
+            ("progress", isinstance(self.progress, bool), "True or False"),
         ]
         for name, ok, accepted in checks:
             if not ok:

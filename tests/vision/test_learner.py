@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -171,6 +173,12 @@ def test_config_validation():
     with pytest.raises(ValueError, match="unknown training options"):
         VisionTrainConfig.from_dict({"data": "x", "lr_max": 1})
     assert VisionTrainConfig(data="x").arch == "xresnet50"
+    for bad, accepted in (({"data": None}, "a built-in name"), ({"data": " "}, "a built-in name"),
+                          ({"out": 3}, "None or a folder path"), ({"workers": -1}, "None or an int >= 0"),
+                          ({"seed": -1}, r"an int in \[0, 2\*\*32\)"), ({"channels_last": "yes"}, "True or False")):
+        name, value = next(iter(bad.items()))
+        with pytest.raises(ValueError, match=rf"^{name} must be {accepted}.*, got {re.escape(repr(value))}$"):
+            VisionTrainConfig(**{"data": "x", **bad})
 
 
 class _Recorder(Callback):
