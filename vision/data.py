@@ -95,7 +95,10 @@ def load_rgb(path: str | os.PathLike):
         with open(path, "rb") as f:
             img = Image.open(f)
             return img.convert("RGB")
-    except (UnidentifiedImageError, OSError) as err:
+    except UnidentifiedImageError:
+        raise ValueError(f"cannot read image file {str(path)!r}: not an image format PIL can open (JPEG, PNG, "
+                         "WebP, BMP, GIF, TIFF, ...)") from None
+    except OSError as err:
         raise ValueError(f"cannot read image file {str(path)!r}: {err}") from err
 
 

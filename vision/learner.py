@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ulmfit.config_checks import FRACTION, INT_GE0, NON_NEGATIVE, POSITIVE, SEED
+from ulmfit.config_checks import FRACTION, INT_GE0, INT_GE1, NON_NEGATIVE, POSITIVE, SEED
 from ulmfit.train import Callback, Learner, Stage, TrainingLog, accuracy, seed_everything
 from ulmfit.train.precision import PRECISIONS, check_precision
 from vision.evaluation import check_classes, evaluate_model
@@ -354,8 +354,14 @@ def predict(
     """
     from vision.data import load_rgb, valid_transform
 
+    if isinstance(images, (str, os.PathLike)):
+        raise TypeError(f"images must be a list of image paths, got a single path ({str(images)!r}); wrap it in "
+                        "a list")
+    images = list(images)
     if not images:
         raise ValueError("predict needs at least one image path")
+    if not INT_GE1[0](bs):
+        raise ValueError(f"predict: bs must be {INT_GE1[1]}, got {bs!r}")
     model, config = load_model(model_dir)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)

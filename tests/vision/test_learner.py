@@ -243,3 +243,18 @@ def test_train_with_the_same_seed_gives_the_same_weights(tmp_path):
     first = weights(5)
     assert all(torch.equal(first[k], v) for k, v in weights(5).items())
     assert any(not torch.equal(first[k], v) for k, v in weights(6).items())
+
+
+def test_predict_refuses_a_single_path_a_bad_batch_size_and_a_file_that_is_no_image(tmp_path):
+    from vision.learner import predict
+
+    model = build_model("xresnet18", 2, arch_kwargs={"widths": (8, 8, 8, 8), "stem_szs": (8, 8, 8)})
+    folder = save_model(tmp_path / "m", model, ["a", "b"], 16, (0.5,) * 3, (0.25,) * 3)
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    with pytest.raises(TypeError, match=r"^images must be a list of image paths, got a single path \('.*notes.jpg'\)"):
+        predict(folder, str(text))  # not one "image" per character of the path
+    with pytest.raises(ValueError, match=r"^predict: bs must be an int >= 1, got 0$"):
+        predict(folder, [text], bs=0)
+    with pytest.raises(ValueError, match=r"^cannot read image file '.*notes.jpg': not an image format PIL can open"):
+        predict(folder, [text], device="cpu")
