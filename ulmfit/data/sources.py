@@ -355,7 +355,7 @@ class _TableOptions:
 
 
 _JSON_TYPES = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false",
-               type(None): "null"}
+               type(None): "null", dict: "an object"}
 
 
 def iter_json_lines(lines: Iterable[str], where: str, error: type[Exception] = SourceError
@@ -396,9 +396,6 @@ def _pick_columns(path: Path, columns: list[str], opts: _TableOptions) -> tuple[
     return text_cols, label_col
 
 
-_JSON_TYPES = {dict: "object", list: "list", bool: "boolean"}
-
-
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, str) and value == "")
 
@@ -425,9 +422,9 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
         for c in text_cols + ([label_col] if label_col else []):
             value = row[c]
             if isinstance(value, dict) or (isinstance(value, (list, bool)) and c != label_col):  # true: a label
-                raise SourceError(f"{path}: row {i + 1} (line {first_line + i}), column {c!r} holds a JSON "
+                raise SourceError(f"{path}: row {i + 1} (line {first_line + i}), column {c!r} holds "
                                   f"{_JSON_TYPES[type(value)]} ({json.dumps(value, default=str)[:60]}); a "
-                                  + ("label must be a string, number or boolean (or, multi-label, a list of them)"
+                                  + ("label must be a string, number or true/false (or, multi-label, an array of them)"
                                      if c == label_col else "text must be a string or a number"))
         values = [str(row[c]) for c in text_cols]
         if len(values) == 1:

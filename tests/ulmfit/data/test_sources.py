@@ -179,10 +179,10 @@ def test_jsonl_label_lists_stay_lists(tmp_path):
 
 
 @pytest.mark.parametrize("row, message", [
-    ({"text": ["a", "b"], "label": "x"}, r"column 'text' holds a JSON list \(\["),
-    ({"text": {"body": "a"}, "label": "x"}, "column 'text' holds a JSON object"),
-    ({"text": True, "label": "x"}, "column 'text' holds a JSON boolean"),
-    ({"text": "a", "label": {"y": 1}}, "column 'label' holds a JSON object"),
+    ({"text": ["a", "b"], "label": "x"}, r"column 'text' holds an array \(\["),
+    ({"text": {"body": "a"}, "label": "x"}, "column 'text' holds an object"),
+    ({"text": True, "label": "x"}, r"column 'text' holds true/false \(true\); a text must be a string or a number"),
+    ({"text": "a", "label": {"y": 1}}, r"column 'label' holds an object .*; a label must be a string, number or "),
 ])
 def test_jsonl_values_that_are_no_text_are_refused_naming_the_line(tmp_path, row, message):
     jl = _write(tmp_path / "o.jsonl", '{"text": "fine", "label": "x"}\n' + json.dumps(row) + "\n")
