@@ -304,6 +304,8 @@ def _cmd_pretrain(args) -> None:
             raise UsageError(f"--init {args.init} is a {'backward' if init.backwards else 'forward'} model: "
                              f"leave out --{'no-' if init.backwards else ''}backwards")
     config = _checked_config(args, LMPretrainConfig)
+    if args.resume is not None and not args.resume.is_file():
+        raise UsageError(f"--resume {args.resume}: no such checkpoint file (a run writes RUN_DIR/checkpoint.pt)")
     lang = args.lang or "en"
     spacy_tokenizer = _spacy_tokenizer(lang) if init is None and args.tokenizer == "spacy" else None
     texts = _corpus_texts(args.data)
@@ -315,7 +317,12 @@ def _cmd_pretrain(args) -> None:
     if init is not None:
         tokenizer, arch = None, None
     elif args.tokenizer == "sentencepiece":
-        tokenizer = SentencePieceTokenizer.train(texts, vocab_size=args.sp_vocab_size, out_dir=args.out, lang=lang)
+        try:
+            tokenizer = SentencePieceTokenizer.train(texts, vocab_size=args.sp_vocab_size, out_dir=args.out, lang=lang)
+        except ValueError as err:  # "vocab_size=N is too large ...": the flag, and no Python-only advice
+            message = re.sub(r", add text, or pass hard_vocab_limit=False.*$", " or add text.", str(err))
+            message = message.replace(" or lower character_coverage", "")
+            raise UsageError(re.sub(r"\bvocab_size=?", "--sp-vocab-size ", message).replace("  ", " ")) from None
     else:
         tokenizer = spacy_tokenizer
     run_dir = args.run_dir or args.out / "run"

@@ -507,6 +507,8 @@ class LanguageModel(SavedModel):
 
         config = config or LMPretrainConfig()
         check_precision(resolve_precision(config.precision, config.device), config.device)  # fails now, in one line
+        if resume is not None and not Path(resume).is_file():  # before the corpus is tokenized
+            raise FileNotFoundError(f"resume: checkpoint file not found: {resume}")
         base, init_name = cls._resolve_init(init, tokenizer, arch, config)
         if base is None and config.init_vocab != "keep":
             raise ValueError(f"config.init_vocab={config.init_vocab!r} extends the vocabulary of init=: pass init= "

@@ -213,6 +213,8 @@ def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_
      "error: --lang 'zz' is not a spaCy language code; accepted: af, "),
     (["pretrain", "--data", "X", "--out", "Y", "--lang", "zz"],
      "error: --lang 'zz' is not a spaCy language code; accepted: af, "),
+    (["pretrain", "--data", "X", "--out", "Y", "--resume", "X"],
+     "/X: no such checkpoint file (a run writes RUN_DIR/checkpoint.pt)"),
     (["pretrain", "--data", "X", "--out", "Y", "--init", "ulmfit-en-fwd", "--lang", "de"],
      "error: --init ulmfit-en-fwd keeps that model's tokenizer, vocabulary and sizes: leave out --lang"),
 ])
@@ -481,3 +483,15 @@ def test_ensemble_members_must_share_their_classes(tiny_lm_dir, clf_dir, tmp_pat
         main(["ensemble", str(clf_dir), str(three), "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "must share their classes" in err and str(three) in err
+
+
+def test_a_sentencepiece_vocabulary_the_corpus_cannot_fill_is_named_by_its_flag(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(tiny_corpus()[:40]) + "\n")
+    with pytest.raises(SystemExit) as info:
+        main(["pretrain", "--data", str(corpus), "--out", str(tmp_path / "lm"), "--tokenizer", "sentencepiece",
+              "--sp-vocab-size", "20000", "--quiet"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert re.search(r"error: --sp-vocab-size 20000 is too large for this corpus \(40 texts\): it fills at most \d+\. "
+                     r"Lower --sp-vocab-size or add text\.$", err), err

@@ -152,3 +152,5 @@ def test_a_single_string_or_a_non_text_is_refused_by_keyword(tiny_lm_dir):
         lm.fine_tune(tiny_corpus()[:20], valid=["a text", None], progress=False)
     with pytest.raises(TypeError, match=r"^texts must be a sequence of strings, got a single str"):
         LanguageModel.pretrain("a corpus as one string", progress=False)
+    with pytest.raises(FileNotFoundError, match=r"^resume: checkpoint file not found: .*nowhere.pt$"):
+        LanguageModel.pretrain(tiny_corpus()[:20], resume="nowhere.pt", progress=False)  # before tokenizing

@@ -12,6 +12,7 @@ replaced by U+FFFD before the rules run, when training and when encoding (see
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -137,10 +138,12 @@ class SentencePieceTokenizer:
                         f"sentencepiece says: {msg.strip()} Raise vocab_size or lower character_coverage."
                     ) from None
                 if "too high" in msg.lower():
+                    limit = re.search(r"<= *(\d+)", msg)
+                    most = f"at most {limit[1]}" if limit else f"fewer (sentencepiece says: {msg.strip()})"
                     raise ValueError(
-                        f"vocab_size={vocab_size} is too large for this corpus ({len(texts)} texts); "
-                        f"sentencepiece says: {msg.strip()} Lower vocab_size, add text, or pass "
-                        f"hard_vocab_limit=False to accept a smaller vocabulary."
+                        f"vocab_size={vocab_size} is too large for this corpus ({len(texts)} texts): it fills "
+                        f"{most}. Lower vocab_size, add text, or pass hard_vocab_limit=False to accept a "
+                        "smaller vocabulary."
                     ) from None
                 raise ValueError(f"SentencePiece training failed: {msg.strip()}") from None
             for ext in ("model", "vocab"):

@@ -66,7 +66,8 @@ def test_spec_round_trip_relative_to_folder(sp, tmp_path):
 
 
 def test_vocab_size_too_large_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match=r"vocab_size=5000 is too large for this corpus.*<= \d+"):
+    with pytest.raises(ValueError, match=r"^vocab_size=5000 is too large for this corpus \(\d+ texts\): it fills at "
+                                         r"most \d+\. Lower vocab_size"):
         SentencePieceTokenizer.train(CORPUS, vocab_size=5000, out_dir=tmp_path)
 
 
