@@ -357,15 +357,21 @@ class TextClassifier(SavedModel):
         lm = _resolve_lm(lm)
         _check_pairs(train_texts, train_labels, "train")
         valid_source = "given (valid=)" if valid is not None else "none (valid_pct=0)"
+        given = _classes(train_labels, config.multi_label)
+        if len(given) < 2 and not config.multi_label:
+            raise ValueError(f"train_labels hold {len(given)} distinct label(s) {given}: need at least 2")
         if valid is None and config.valid_pct > 0:
+            n_given = len(train_texts)
             (train_texts, train_labels), valid = split_holdout(train_texts, train_labels, config.valid_pct,
                                                                config.seed)
             valid_source = f"hold-out of the training data (valid_pct={config.valid_pct:g}, seed={config.seed})"
         if config.keep_best and valid is None:
             raise ValueError("keep_best=True needs validation data: pass valid= or valid_pct > 0")
         classes = _classes(train_labels, config.multi_label)
-        if len(classes) < 2 and not config.multi_label:
-            raise ValueError(f"train_labels hold {len(classes)} distinct label(s) {classes}: need at least 2")
+        if len(classes) < 2 and not config.multi_label:  # the hold-out took every text of the other labels
+            raise ValueError(f"valid_pct={config.valid_pct:g} holds out {n_given - len(train_texts)} of the "
+                             f"{n_given} texts, and the {len(train_texts)} left to train on have only the label(s) "
+                             f"{classes}: lower valid_pct, or pass valid=(texts, labels)")
 
         arch = AWDLSTMConfig.classifier()
         arch = replace(arch, emb_sz=lm.config.emb_sz, n_hid=lm.config.n_hid, n_layers=lm.config.n_layers,
@@ -593,6 +599,10 @@ class ClassifierEnsemble:
         models = list(models)
         if not models:
             raise ValueError("an ensemble needs at least one classifier")
+        for i, m in enumerate(models):
+            if not isinstance(m, TextClassifier):
+                raise TypeError(f"models[{i}] must be a TextClassifier (trained, or TextClassifier.load(folder)), "
+                                f"got {type(m).__name__}")
         for m in models[1:]:
             if m.classes != models[0].classes or m.multi_label != models[0].multi_label:
                 raise ValueError(f"ensemble members disagree on classes: {models[0].classes} vs {m.classes}")

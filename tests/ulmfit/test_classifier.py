@@ -99,6 +99,8 @@ def test_ensemble_averages_probabilities(trained):
     assert isinstance(ens, ClassifierEnsemble)
     assert np.allclose(ens.predict_proba(texts), clf.predict_proba(texts))
     assert ens.predict(texts, bs=7) == clf.predict(texts)
+    with pytest.raises(TypeError, match=r"^models\[1\] must be a TextClassifier .*, got str$"):
+        ClassifierEnsemble([clf, "model-folder"])
 
 
 def test_ensemble_of_forward_and_backward(trained, tiny_lm_dir):
@@ -497,3 +499,12 @@ def test_ensemble_train_shares_one_hold_out_and_checks_its_arguments(tiny_lm_dir
         ClassifierEnsemble.train(texts[:60], labels[:60], lms=[lm], members_per_lm=0)
     with pytest.raises(ValueError, match="at least one language model"):
         ClassifierEnsemble.train(texts[:60], labels[:60], lms=[])
+
+
+def test_a_hold_out_that_leaves_one_label_to_train_on_names_valid_pct(tiny_lm_dir):
+    texts, labels = ["good"] * 3 + ["bad"] * 3, ["pos"] * 3 + ["neg"] * 3
+    with pytest.raises(ValueError, match=r"^valid_pct=0.9 holds out 5 of the 6 texts, and the 1 left to train on have "
+                                         r"only the label\(s\) \['(pos|neg)'\]: lower valid_pct"):
+        TextClassifier.train(texts, labels, lm=LanguageModel.load(tiny_lm_dir), valid_pct=0.9, progress=False)
+    with pytest.raises(ValueError, match=r"^train_labels hold 1 distinct label\(s\) \['pos'\]: need at least 2"):
+        TextClassifier.train(texts[:3], labels[:3], lm=LanguageModel.load(tiny_lm_dir), progress=False)
