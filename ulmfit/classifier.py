@@ -361,17 +361,11 @@ class TextClassifier(SavedModel):
         if len(given) < 2 and not config.multi_label:
             raise ValueError(f"train_labels hold {len(given)} distinct label(s) {given}: need at least 2")
         if valid is None and config.valid_pct > 0:
-            n_given = len(train_texts)
-            (train_texts, train_labels), valid = split_holdout(train_texts, train_labels, config.valid_pct,
-                                                               config.seed)
+            train_texts, train_labels, valid = _train_holdout(train_texts, train_labels, config)
             valid_source = f"hold-out of the training data (valid_pct={config.valid_pct:g}, seed={config.seed})"
         if config.keep_best and valid is None:
             raise ValueError("keep_best=True needs validation data: pass valid= or valid_pct > 0")
         classes = _classes(train_labels, config.multi_label)
-        if len(classes) < 2 and not config.multi_label:  # the hold-out took every text of the other labels
-            raise ValueError(f"valid_pct={config.valid_pct:g} holds out {n_given - len(train_texts)} of the "
-                             f"{n_given} texts, and the {len(train_texts)} left to train on have only the label(s) "
-                             f"{classes}: lower valid_pct, or pass valid=(texts, labels)")
 
         arch = AWDLSTMConfig.classifier()
         arch = replace(arch, emb_sz=lm.config.emb_sz, n_hid=lm.config.n_hid, n_layers=lm.config.n_layers,
@@ -640,7 +634,7 @@ class ClassifierEnsemble:
         config = with_overrides(config or ClassifierConfig(), overrides)
         texts, labels = _labelled_train(train_texts, train_labels)
         if valid is None and config.valid_pct > 0:
-            (texts, labels), valid = split_holdout(texts, labels, config.valid_pct, config.seed)
+            texts, labels, valid = _train_holdout(texts, labels, config)
         n = members_per_lm or auto_members_per_lm(len(texts))
         lms = [_resolve_lm(lm) for lm in lms]   # a name or folder is loaded once, not once per member
         models = [TextClassifier.train(texts, labels, lm=lm, valid=valid, progress=progress,
@@ -715,6 +709,18 @@ def load_classifier(folder: str | Path) -> TextClassifier | ClassifierEnsemble:
 
 
 # ---------------------------------------------------------------------- helpers
+def _train_holdout(texts: list, labels: list, config: ClassifierConfig) -> tuple[list, list, tuple[list, list]]:
+    """``config.valid_pct`` of the labelled texts held out for validation (seeded) -> (texts, labels, valid); an
+    error naming ``valid_pct`` when the texts left to train on hold a single label."""
+    (kept, kept_labels), valid = split_holdout(texts, labels, config.valid_pct, config.seed)
+    classes = _classes(kept_labels, config.multi_label)
+    if len(classes) < 2 and not config.multi_label:  # the hold-out took every text of the other labels
+        raise ValueError(f"valid_pct={config.valid_pct:g} holds out {len(texts) - len(kept)} of the {len(texts)} "
+                         f"texts, and the {len(kept)} left to train on have only the label(s) {classes}: lower "
+                         "valid_pct, or pass valid=(texts, labels)")
+    return kept, kept_labels, valid
+
+
 def _resolve_lm(lm) -> LanguageModel:
     if isinstance(lm, LanguageModel):
         return lm

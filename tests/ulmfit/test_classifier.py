@@ -506,5 +506,7 @@ def test_a_hold_out_that_leaves_one_label_to_train_on_names_valid_pct(tiny_lm_di
     with pytest.raises(ValueError, match=r"^valid_pct=0.9 holds out 5 of the 6 texts, and the 1 left to train on have "
                                          r"only the label\(s\) \['(pos|neg)'\]: lower valid_pct"):
         TextClassifier.train(texts, labels, lm=LanguageModel.load(tiny_lm_dir), valid_pct=0.9, progress=False)
+    with pytest.raises(ValueError, match=r"^valid_pct=0.9 holds out 5 of the 6 texts"):  # one hold-out for all
+        ClassifierEnsemble.train(texts, labels, lms=[LanguageModel.load(tiny_lm_dir)], valid_pct=0.9, progress=False)
     with pytest.raises(ValueError, match=r"^train_labels hold 1 distinct label\(s\) \['pos'\]: need at least 2"):
         TextClassifier.train(texts[:3], labels[:3], lm=LanguageModel.load(tiny_lm_dir), progress=False)
