@@ -247,6 +247,8 @@ class LanguageModel(SavedModel):
         ``folder``: a new or empty folder, or a saved model's folder, which is replaced (see
         :func:`~ulmfit.hub.model_folder.check_output_folder`); ``ulmfit pretrain``'s own ``run/`` checkpoints and
         SentencePiece model may be there already."""
+        if not isinstance(half, bool):
+            raise TypeError(f"save: half must be True or False, got {half!r}")
         folder = check_output_folder(folder, own=PRETRAIN_LEFTOVERS)
         folder.mkdir(parents=True, exist_ok=True)
         save_state(folder, self.model.state_dict(), half=half)
@@ -282,8 +284,12 @@ class LanguageModel(SavedModel):
         fastai's ``learn.load_pretrained(wgts_fname, vocab_fname)`` accepts the pair.
         """
         from pretrained.fastai_io import save_fastai_vocab, to_fastai_state_dict
+        from ulmfit.hub.model_folder import ModelFolderError, check_no_file_above
 
-        folder = Path(folder)
+        folder = folder_path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ModelFolderError(f"folder {str(folder)!r} is a file; export_fastai writes two files into a folder")
+        check_no_file_above(folder, "folder")
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / ("lm_bwd.pth" if self.backwards else "lm.pth")
         vocab_path = folder / "lm_vocab.pkl"
@@ -737,6 +743,8 @@ class LanguageModel(SavedModel):
     def generate(self, prompt: str, n_words: int = 30, temperature: float = 1.0, seed: int | None = None,
                  no_unk: bool = True) -> str:
         """Sample ``n_words`` tokens after ``prompt`` and return the text (markers such as xxmaj applied)."""
+        if not isinstance(prompt, str):
+            raise TypeError(f"generate: prompt must be a str, got {type(prompt).__name__} ({prompt!r:.60})")
         for name, value, (ok, accepted) in (("n_words", n_words, INT_GE0), ("temperature", temperature, POSITIVE)):
             if not ok(value):
                 raise ValueError(f"generate: {name} must be {accepted}, got {value!r}")

@@ -112,6 +112,8 @@ def test_perplexity_accuracy_and_generate(tiny_lm_dir):
         with pytest.raises(ValueError, match=rf"^generate: {name} must be .*, got {value!r}$"):
             lm.generate("x", **bad)
     assert lm.generate("The hotel", n_words=0).lower() == "the hotel"
+    with pytest.raises(TypeError, match=r"^generate: prompt must be a str, got NoneType"):
+        lm.generate(None)
 
 
 def test_encode_reverses_for_backwards_models(tiny_lm_dir):
@@ -154,3 +156,20 @@ def test_a_single_string_or_a_non_text_is_refused_by_keyword(tiny_lm_dir):
         LanguageModel.pretrain("a corpus as one string", progress=False)
     with pytest.raises(FileNotFoundError, match=r"^resume: checkpoint file not found: .*nowhere.pt$"):
         LanguageModel.pretrain(tiny_corpus()[:20], resume="nowhere.pt", progress=False)  # before tokenizing
+
+
+def test_save_and_export_name_bad_arguments(tiny_lm_dir, tmp_path):
+    from ulmfit.hub.model_folder import ModelFolderError
+
+    lm = LanguageModel.load(tiny_lm_dir)
+    with pytest.raises(TypeError, match=r"^save: half must be True or False, got 'yes'$"):
+        lm.save(tmp_path / "a", half="yes")  # not "truthy, so fp16"
+    with pytest.raises(TypeError, match=r"^folder must be a model folder's path"):
+        lm.export_fastai(None)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelFolderError, match=r"is a file; export_fastai writes two files into a folder$"):
+        lm.export_fastai(tmp_path / "file")
+    with pytest.raises(ModelFolderError, match=r"is a file, so nothing can be written below it$"):
+        lm.export_fastai(tmp_path / "file" / "sub")
+    weights, vocab = lm.export_fastai(tmp_path / "fastai")
+    assert weights.name == "lm.pth" and vocab.name == "lm_vocab.pkl" and weights.is_file() and vocab.is_file()
