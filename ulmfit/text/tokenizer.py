@@ -248,6 +248,10 @@ class Tokenizer:
         fix_html_quirks: bool = True,
         add_eos: bool = False,
     ):
+        for kind, given in (("rules", rules), ("post_rules", post_rules), ("special_tokens", special_tokens)):
+            if isinstance(given, str) or callable(given):
+                raise TypeError(f"{kind} must be a list, got a single {type(given).__name__} ({given!r:.60}); wrap "
+                                "it in a list")
         rules = list(DEFAULT_PRE_RULES if rules is None else rules)
         post_rules = list(DEFAULT_POST_RULES if post_rules is None else post_rules)
         for kind, lst in (("rules", rules), ("post_rules", post_rules)):

@@ -127,6 +127,9 @@ def test_custom_rules_and_post_rules():
         Tokenizer(rules=[lambda t: t]).to_dict()
     with pytest.raises(TypeError, match=r"rules\[0\]"):
         Tokenizer(rules=["fix_html"])
+    for kind, single in (("rules", "fix_html"), ("post_rules", str.lower), ("special_tokens", "xxfoo")):
+        with pytest.raises(TypeError, match=rf"^{kind} must be a list, got a single .*; wrap it in a list$"):
+            Tokenizer(**{kind: single})  # not one rule or token per character
 
 
 def test_to_dict_round_trip(tmp_path):
