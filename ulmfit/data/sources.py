@@ -406,8 +406,9 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
     texts: list[str] = []
     labels: list = []
     dropped = 0
+    used = text_cols + ([label_col] if label_col else [])
     for i, row in enumerate(rows):
-        missing = [c for c in text_cols + ([label_col] if label_col else []) if _missing(row.get(c))]
+        missing = [c for c in used if _missing(row.get(c))]
         if label_col and opts.label_delim is not None and label_col in missing and row.get(label_col) == "":
             missing.remove(label_col)  # an empty multi-label cell means "no labels"
         if missing:
@@ -419,7 +420,7 @@ def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, 
                 "file, or skip such rows (--on-missing drop in the shell, load_source(..., on_missing='drop') in "
                 "Python)"
             )
-        for c in text_cols + ([label_col] if label_col else []):
+        for c in used:  # JSONL and HF values: CSV/TSV cells are always strings
             value = row[c]
             if isinstance(value, dict) or (isinstance(value, (list, bool)) and c != label_col):  # true: a label
                 raise SourceError(f"{path}: row {i + 1} (line {first_line + i}), column {c!r} holds "
