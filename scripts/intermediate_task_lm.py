@@ -1,0 +1,109 @@
+"""An LM that has been a movie-review sentiment classifier first (an intermediate task, as in STILTs).
+
+    OMP_NUM_THREADS=1 python scripts/intermediate_task_lm.py --direction fwd --out CAND/mt_fwd
+    OMP_NUM_THREADS=1 python scripts/intermediate_task_lm.py --direction bwd --out CAND/mt_bwd   # beside it
+    python scripts/tune_classifier_recipe.py mr-1000 --seeds 42 --lm CAND/mt_fwd --save-probs ...   # then as usual
+
+A research step, not a default (docs/BENCHMARKS.md, "sixteenth round"). It trains a ``TextClassifier`` from
+a shipped LM on NLTK's ``movie_reviews`` (polarity v2.0: 1,000 positive and 1,000 negative reviews), each cut to
+its last ``--last-tokens`` whitespace tokens (the verdict), with the auxiliary LM loss ``--lm-loss-weight`` so
+the encoder stays closer to a language model, then copies the classifier's encoder back into the LM and saves
+it (fp16). A review that holds the middle 40 characters of any MR sentence (``sentence_polarity``, training or
+test) is dropped first, so no MR sentence's label is learnt; MR's labels are never read. It prints the
+classifier's hold-out accuracy and the saved LM's perplexity on the demo reviews, which the step raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import re
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+CHUNK = 40  # characters of an MR sentence's middle that mark a review as overlapping
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text.lower()).strip()
+
+
+def mr_chunks(polarity_zip: Path) -> set[str]:
+    """The middle ``CHUNK`` characters of every MR sentence at least ``CHUNK`` long (lower-cased, spaces joined)."""
+    chunks = set()
+    with zipfile.ZipFile(polarity_zip) as zf:
+        for name in zf.namelist():
+            if "rt-polarity." not in name:
+                continue
+            for line in io.TextIOWrapper(zf.open(name), encoding="utf-8", errors="replace"):
+                s = _norm(line)
+                if len(s) >= CHUNK:
+                    mid = len(s) // 2
+                    chunks.add(s[mid - CHUNK // 2: mid + CHUNK // 2])
+    return chunks
+
+
+def movie_reviews(reviews_zip: Path, exclude: set[str], last_tokens: int) -> tuple[list[str], list[str], int]:
+    """``(texts, labels, dropped)``: each review's last ``last_tokens`` tokens and its folder's label
+    (``pos``/``neg``); a review containing any string of ``exclude`` is dropped and counted."""
+    texts, labels, dropped = [], [], 0
+    with zipfile.ZipFile(reviews_zip) as zf:
+        for name in sorted(zf.namelist()):
+            m = re.match(r"movie_reviews/(pos|neg)/[^/]+\.txt$", name)
+            if not m:
+                continue
+            doc = _norm(zf.read(name).decode("latin-1"))
+            if any(c in doc for c in exclude):
+                dropped += 1
+                continue
+            texts.append(" ".join(doc.split()[-last_tokens:]))
+            labels.append(m.group(1))
+    return texts, labels, dropped
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--direction", choices=("fwd", "bwd"), required=True,
+                        help="start from the shipped ulmfit-en-fwd or ulmfit-en-bwd")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the saved LM")
+    parser.add_argument("--nltk", type=Path, default=None, help="NLTK data folder (default: $ULMFIT_SHARED_DATA/nltk)")
+    parser.add_argument("--lm-loss-weight", type=float, default=1.0, help="auxiliary LM loss weight (0: none)")
+    parser.add_argument("--epochs", type=int, default=6, help="classifier epochs over the gradual-unfreezing stages")
+    parser.add_argument("--last-tokens", type=int, default=300, help="keep each review's last N tokens")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        parser.error(f"--out {args.out} exists; choose a new folder")
+    from benchmark_classifier import default_nltk_dir
+
+    from ulmfit import LanguageModel, TextClassifier
+    from ulmfit.demo import load_demo_data
+
+    nltk_dir = args.nltk or default_nltk_dir()
+    exclude = mr_chunks(nltk_dir / "sentence_polarity.zip")
+    texts, labels, dropped = movie_reviews(nltk_dir / "movie_reviews.zip", exclude, args.last_tokens)
+    print(f"{len(texts)} reviews ({labels.count('pos')} pos), {dropped} dropped as overlapping MR", flush=True)
+    lm = LanguageModel.from_pretrained(f"ulmfit-en-{args.direction}")
+    start = time.time()
+    clf = TextClassifier.train(texts, labels, lm=lm, seed=args.seed, progress=False, epochs=args.epochs,
+                               lm_loss_weight=args.lm_loss_weight)
+    print(f"classifier: {clf.evaluation['accuracy']:.4f} on its hold-out, {time.time() - start:.0f} s", flush=True)
+    lm.model.encoder.load_state_dict(clf.model.encoder.state_dict())
+    lm.meta["name"] = f"ulmfit-en-{args.direction}, then a movie-review sentiment classifier"
+    lm.meta["intermediate_task"] = {"data": "movie_reviews", "reviews": len(texts), "dropped": dropped,
+                                    "last_tokens": args.last_tokens, "epochs": args.epochs,
+                                    "lm_loss_weight": args.lm_loss_weight, "seed": args.seed,
+                                    "holdout_accuracy": round(clf.evaluation["accuracy"], 4)}
+    lm.save(args.out, half=True)
+    (train, _), (valid, _) = load_demo_data()
+    print(f"saved {args.out}; perplexity on the demo reviews {lm.evaluate(train + valid)['perplexity']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""scripts/intermediate_task_lm.py: the movie-review reader and its MR-overlap filter, on tiny zips."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from tests.scripts.conftest import script_fixture
+
+itl = script_fixture("intermediate_task_lm", scope="module")
+
+MR_POS = "the film is a charming , witty and often very moving portrait of a family in crisis .\n"
+MR_SHORT = "too short to count .\n"
+MR_NEG = "a dull , lifeless and overlong mess that never finds its footing at all .\n"
+
+
+def write_zips(tmp_path):
+    with zipfile.ZipFile(tmp_path / "sentence_polarity.zip", "w") as zf:
+        zf.writestr("sentence_polarity/rt-polarity.pos", MR_POS + MR_SHORT)
+        zf.writestr("sentence_polarity/rt-polarity.neg", MR_NEG)
+        zf.writestr("sentence_polarity/README.txt", "the film is a charming , witty and often very moving portrait")
+    reviews = {
+        "movie_reviews/pos/cv000.txt": "one two three four five\nsix seven eight nine ten\n",
+        # holds MR_POS's middle 40 characters (spread over two lines and upper-cased): dropped
+        "movie_reviews/pos/cv001.txt": ("Critics said THE FILM is a charming , witty and often\n"
+                                        "very moving portrait of a family in crisis ."),
+        "movie_reviews/neg/cv002.txt": "too short to count . a bad film .",   # MR_SHORT is under 40 characters: kept
+        "movie_reviews/README": "not a review",
+    }
+    with zipfile.ZipFile(tmp_path / "movie_reviews.zip", "w") as zf:
+        for name, text in reviews.items():
+            zf.writestr(name, text.encode("latin-1"))
+    return tmp_path / "sentence_polarity.zip", tmp_path / "movie_reviews.zip"
+
+
+def test_mr_chunks_are_the_middle_of_long_sentences_only(itl, tmp_path):
+    polarity, _ = write_zips(tmp_path)
+    chunks = itl.mr_chunks(polarity)
+    assert len(chunks) == 2 and all(len(c) == itl.CHUNK for c in chunks)
+    mid = len(MR_POS.strip()) // 2
+    assert MR_POS.strip()[mid - 20: mid + 20] in chunks   # README text is not read as a sentence
+
+
+def test_reviews_overlapping_mr_are_dropped_the_rest_cut_to_their_last_tokens(itl, tmp_path):
+    polarity, reviews = write_zips(tmp_path)
+    texts, labels, dropped = itl.movie_reviews(reviews, itl.mr_chunks(polarity), last_tokens=4)
+    assert dropped == 1
+    assert labels == ["neg", "pos"]                      # sorted by member name; README is not a review
+    assert texts == ["a bad film .", "seven eight nine ten"]
+
+
+def test_an_existing_out_folder_is_refused(itl, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        itl.main(["--direction", "fwd", "--out", str(tmp_path)])
+    assert "--out" in capsys.readouterr().err
