@@ -86,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     from ulmfit.demo import load_demo_data
 
     nltk_dir = args.nltk or default_nltk_dir()
+    for corpus in ("movie_reviews.zip", "sentence_polarity.zip"):
+        if not (nltk_dir / corpus).is_file():
+            parser.error(f"{nltk_dir / corpus} not found: pass --nltk DIR (the NLTK data folder) "
+                         "or set $ULMFIT_SHARED_DATA")
     exclude = mr_chunks(nltk_dir / "sentence_polarity.zip")
     texts, labels, dropped = movie_reviews(nltk_dir / "movie_reviews.zip", exclude, args.last_tokens)
     print(f"{len(texts)} reviews ({labels.count('pos')} pos), {dropped} dropped as overlapping MR", flush=True)

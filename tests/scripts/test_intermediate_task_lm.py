@@ -54,3 +54,9 @@ def test_an_existing_out_folder_is_refused(itl, tmp_path, capsys):
     with pytest.raises(SystemExit):
         itl.main(["--direction", "fwd", "--out", str(tmp_path)])
     assert "--out" in capsys.readouterr().err
+
+
+def test_a_missing_corpus_is_named(itl, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        itl.main(["--direction", "bwd", "--out", str(tmp_path / "new"), "--nltk", str(tmp_path)])
+    assert "movie_reviews.zip not found: pass --nltk DIR" in capsys.readouterr().err
