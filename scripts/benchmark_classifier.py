@@ -29,6 +29,7 @@ Commands:
     python scripts/benchmark_classifier.py mr --seeds 1 2 3 4 5 --json-out bench.jsonl
     python scripts/benchmark_classifier.py trec6 --no-lm-finetune --json-out bench.jsonl  # skip ULMFiT stage 2
     python scripts/benchmark_classifier.py --summarize bench.jsonl                # Markdown tables, no training
+    python scripts/benchmark_classifier.py mr-1000 --ensemble --lm CAND/fwd --bwd-lm CAND/bwd   # a pair of folders
     python scripts/benchmark_classifier.py trec6 --seeds 1 --limit-train 300 --limit-test 100 --quiet  # smoke run
 
 Each seed prints one JSON line as it finishes (and ``--json-out`` appends it); a summary table follows.
@@ -358,9 +359,9 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
         from ulmfit.classifier import auto_members_per_lm
         from ulmfit.hub.registry import twin_of
 
-        twin = twin_of(lm_name)
+        twin = args.bwd_lm or twin_of(lm_name)
         if twin is None:
-            raise SystemExit(f"--ensemble: {lm_name!r} has no registered backward twin")
+            raise SystemExit(f"--ensemble: {lm_name!r} has no registered backward twin; pass --bwd-lm")
         bwd_lm = LanguageModel.from_pretrained(twin)
         if not args.no_lm_finetune:
             bwd_lm.fine_tune(lm_texts, seed=seed, progress=progress, **lm_overrides)
@@ -372,7 +373,7 @@ def run_seed(task: str, seed: int, data, args, *, lm_overrides: dict | None = No
         bwd = [TextClassifier.train(tr[0], tr[1], lm=bwd_lm, valid=va, seed=seed + k, progress=progress,
                                     **clf_overrides) for k in range(n)]
         test = (test_texts, test_labels)
-        ensemble = {**accuracies("bwd_", bwd[0], test, va, vb),
+        ensemble = {"bwd_lm": twin, **accuracies("bwd_", bwd[0], test, va, vb),
                     **accuracies("ensemble_", ClassifierEnsemble(fwd + bwd), test, va, vb), "ensemble_members": 2 * n}
         if n > 1:   # what one classifier per direction (the previous default) gives on the same runs
             ensemble.update(accuracies("pair_", ClassifierEnsemble([fwd[0], bwd[0]]), test, va, vb))
@@ -414,6 +415,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ensemble", action="store_true",
                         help="also the LM's backward twin: bwd and fwd + bwd ensemble test accuracies per seed")
     parser.add_argument("--lm", default=None, help="pretrained LM (default: pretrained.DEFAULT)")
+    parser.add_argument("--bwd-lm", default=None,
+                        help="with --ensemble: the backward LM (default: the registered twin of --lm)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--json-out", type=Path, default=None, help="append one JSON line per seed")
     parser.add_argument("--limit-train", type=int, default=None, help="first N training texts (smoke runs only)")
@@ -427,6 +430,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.task is None:
         parser.error(f"give a task ({', '.join(LOADERS)}), or --summarize FILE")
+    if args.bwd_lm is not None and not args.ensemble:
+        parser.error("--bwd-lm is the backward half of --ensemble: add --ensemble")
     for name in ("limit_train", "limit_test"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")

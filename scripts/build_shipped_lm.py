@@ -64,9 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         name = f"{args.direction}_more"
     run = args.from_run
     if run is None:
-        if not (args.corpus / "corpus_stats.json").is_file():
-            subprocess.run([sys.executable, str(REPO / "scripts" / "prepare_pretraining_corpus.py"),
-                            "--nltk", str(args.nltk), "--out", str(args.corpus)], check=True)
+        ensure_corpus(args.nltk, args.corpus)
         run = args.work / name
         command = [sys.executable, "-m", "ulmfit.cli", "pretrain", "--data", str(args.corpus), "--out", str(run),
                    "--run-dir", str(args.work / f"{name}_run"), *recipe]
@@ -77,6 +75,13 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run(command, check=True, cwd=REPO)
         print(f"pretraining took {time.time() - start:.0f}s", flush=True)
     ship(run, out, args.direction, args.corpus)
+
+
+def ensure_corpus(nltk: Path, corpus: Path) -> None:
+    """Write the pretraining corpus into ``corpus`` (scripts/prepare_pretraining_corpus.py) unless it is there."""
+    if not (corpus / "corpus_stats.json").is_file():
+        subprocess.run([sys.executable, str(REPO / "scripts" / "prepare_pretraining_corpus.py"),
+                        "--nltk", str(nltk), "--out", str(corpus)], check=True)
 
 
 def extend_flags(max_vocab: int, min_freq: int = 3) -> list[str]:

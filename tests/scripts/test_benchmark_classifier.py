@@ -81,6 +81,13 @@ def test_summarize_reads_what_main_writes(bench, tmp_path, capsys):
     assert "80.00 ± 0.00" in capsys.readouterr().out
 
 
+
+def test_a_backward_lm_without_ensemble_is_refused(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["mr-1000", "--bwd-lm", "some/folder"])
+    assert "--bwd-lm is the backward half of --ensemble: add --ensemble" in capsys.readouterr().err
+
+
 def test_split_valid_halves(bench):
     valid_idx = np.random.default_rng(0).permutation(1000)[:101]
     a, b = bench.split_valid_halves(valid_idx, seed=42)

@@ -60,3 +60,22 @@ def test_a_missing_corpus_is_named(itl, tmp_path, capsys):
     with pytest.raises(SystemExit):
         itl.main(["--direction", "bwd", "--out", str(tmp_path / "new"), "--nltk", str(tmp_path)])
     assert "movie_reviews.zip not found: pass --nltk DIR" in capsys.readouterr().err
+
+
+def test_repair_flags_are_the_shipped_continuation_at_another_peak_lr(itl):
+    from build_shipped_lm import CONTINUE
+
+    flags = itl.repair_flags(2, 5e-4)
+    assert flags[:2] == ["--epochs", "2"]
+    assert flags[flags.index("--lr") + 1] == "0.0005"
+    rest = flags[2:]
+    at = rest.index("--lr")
+    assert rest[:at] + rest[at + 2:] == [f for i, f in enumerate(CONTINUE) if i not in (CONTINUE.index("--lr"),
+                                                                                       CONTINUE.index("--lr") + 1)]
+    assert "--seed" in rest and "--valid-pct" in rest       # the shipped pair's split, so its held-out figures hold
+
+
+def test_negative_repair_epochs_are_refused(itl, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        itl.main(["--direction", "fwd", "--out", str(tmp_path / "new"), "--repair-epochs", "-1"])
+    assert "--repair-epochs -1" in capsys.readouterr().err
