@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--out {args.out} exists; choose a new folder")
     if args.repair_epochs < 0:
         parser.error(f"--repair-epochs {args.repair_epochs}: give 0 (no repair) or more")
+    if args.repair_lr <= 0:
+        parser.error(f"--repair-lr {args.repair_lr:g}: give a positive learning rate")
     from benchmark_classifier import default_nltk_dir
     from build_shipped_lm import ensure_corpus
 
@@ -147,6 +149,7 @@ def repair_flags(epochs: int, lr: float) -> list[str]:
 
     at = CONTINUE.index("--lr")
     return ["--epochs", str(epochs), *CONTINUE[:at + 1], f"{lr:g}", *CONTINUE[at + 2:]]
+
 
 if __name__ == "__main__":
     main()

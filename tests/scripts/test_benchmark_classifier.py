@@ -81,7 +81,6 @@ def test_summarize_reads_what_main_writes(bench, tmp_path, capsys):
     assert "80.00 ± 0.00" in capsys.readouterr().out
 
 
-
 def test_a_backward_lm_without_ensemble_is_refused(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["mr-1000", "--bwd-lm", "some/folder"])

@@ -79,3 +79,9 @@ def test_negative_repair_epochs_are_refused(itl, tmp_path, capsys):
     with pytest.raises(SystemExit):
         itl.main(["--direction", "fwd", "--out", str(tmp_path / "new"), "--repair-epochs", "-1"])
     assert "--repair-epochs -1" in capsys.readouterr().err
+
+
+def test_a_non_positive_repair_lr_is_refused(itl, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        itl.main(["--direction", "fwd", "--out", str(tmp_path / "new"), "--repair-lr", "0"])
+    assert "--repair-lr 0: give a positive learning rate" in capsys.readouterr().err
