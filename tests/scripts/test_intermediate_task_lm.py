@@ -85,3 +85,46 @@ def test_a_non_positive_repair_lr_is_refused(itl, tmp_path, capsys):
     with pytest.raises(SystemExit):
         itl.main(["--direction", "fwd", "--out", str(tmp_path / "new"), "--repair-lr", "0"])
     assert "--repair-lr 0: give a positive learning rate" in capsys.readouterr().err
+
+
+def test_the_step_is_recorded_and_the_repair_continues_it(itl, tmp_path, monkeypatch):
+    """The whole flow on tiny zips, with the classifier's training and the repair run stubbed: the step's LM is
+    saved to --work with an ``intermediate_task`` history entry, and the repair is `ulmfit pretrain --init` of it."""
+    import copy
+    import shutil
+    import subprocess
+    from types import SimpleNamespace
+
+    import ulmfit
+    from ulmfit import LanguageModel
+
+    write_zips(tmp_path)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "corpus_stats.json").write_text("{}")    # a prepared corpus: nothing is written
+
+    def fake_train(texts, labels, *, lm, **kwargs):
+        assert labels == ["neg", "pos"] and kwargs["lm_loss_weight"] == 1.0
+        return SimpleNamespace(model=SimpleNamespace(encoder=copy.deepcopy(lm.model.encoder)),
+                               evaluation={"accuracy": 0.5},
+                               meta={"history": [{"stage": "classifier", "stage_epochs": [1, 1, 1, 3]}]})
+
+    commands = []
+
+    def fake_run(command, check, cwd):
+        commands.append(command)
+        shutil.copytree(command[command.index("--init") + 1], command[command.index("--out") + 1])
+
+    monkeypatch.setattr(ulmfit.TextClassifier, "train", staticmethod(fake_train))
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    out, work = tmp_path / "lm", tmp_path / "work"
+    itl.main(["--direction", "fwd", "--out", str(out), "--nltk", str(tmp_path), "--corpus", str(corpus),
+              "--work", str(work)])
+
+    (command,) = commands
+    assert command[command.index("--init") + 1] == str(work / "fwd_step")
+    assert command[command.index("--data") + 1] == str(corpus)
+    assert command[command.index("--lr") + 1] == "0.0005" and command[command.index("--epochs") + 1] == "1"
+    step = LanguageModel.from_pretrained(str(work / "fwd_step")).meta["history"][-1]
+    assert step["stage"] == "intermediate_task" and step["reviews"] == 2 and step["dropped"] == 1
+    assert step["stage_epochs"] == [1, 1, 1, 3]
