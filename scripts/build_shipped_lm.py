@@ -34,6 +34,7 @@ RECIPE = ["--emb-sz", "200", "--n-hid", "512", "--n-layers", "3", "--max-vocab",
 CONTINUE = ["--lr", "5e-3", "--bs", "64", "--bptt", "72", "--valid-pct", "0.05", "--seed", "42", "--drop-mult", "0.3",
             "--wd", "0.01", "--half", "--checkpoint-every", "200"]
 REVIEW_CORPORA = ("movie_reviews", "product_reviews_1", "product_reviews_2", "comparative_sentences")
+STEP = "intermediate_task"  # the meta.history stage of scripts/intermediate_task_lm.py's movie-review step
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -90,13 +91,16 @@ def extend_flags(max_vocab: int, min_freq: int = 3) -> list[str]:
 
 
 def training_time(runs: list[dict], twin: str) -> str:
-    """The card's time line: each run's minutes and torch threads (``meta.history`` entries)."""
+    """The card's time line: each run's minutes and torch threads (``meta.history`` entries; the movie-review
+    step of ``intermediate_task_lm.py`` is named as such)."""
     parts = []
     for h in runs:
         threads = h.get("threads")
         # only the first build (fourth session) predates the recorded thread count: one thread, the twin beside it
         where = (f"one torch thread, the {twin} run beside it" if threads is None
                  else f"{threads} torch thread{'s' if threads > 1 else ''}")
+        if h.get("stage") == STEP:
+            where += ", the movie-review step"
         parts.append(f"{h['seconds'] / 60:.1f} min ({where})")
     total = sum(h["seconds"] for h in runs) / 60
     return " + ".join(parts) + (f" = {total:.1f} minutes of training" if len(runs) > 1 else " of training")
@@ -123,6 +127,54 @@ def grown(run: dict) -> str:
     return f" --extend-vocab {config['max_vocab']}" if config.get("init_vocab", "keep") == "extend" else ""
 
 
+def step_flags(step: dict) -> list[str]:
+    """The ``intermediate_task_lm.py`` flags that gave a movie-review step (its ``meta.history`` entry)."""
+    return ["--epochs", str(step["config"]["epochs"]), "--last-tokens", str(step["last_tokens"]),
+            "--lm-loss-weight", f"{step['lm_loss_weight']:g}", "--seed", str(step["config"]["seed"])]
+
+
+def step_text(history: list[dict]) -> str:
+    """The card's words for the movie-review steps in ``history`` (``""`` when there is none)."""
+    words, n_runs = [], 0
+    for h in history:
+        n_runs += h["stage"] == "pretrain"
+        if h["stage"] == STEP:
+            words.append(f"; after run {n_runs}, a movie-review sentiment classifier was trained from it and its "
+                         f"encoder copied back ({h['reviews']:,} labelled reviews of NLTK's movie_reviews, their last "
+                         f"{h['last_tokens']} tokens, {h['config']['epochs']} epochs, auxiliary LM loss weight "
+                         f"{h['lm_loss_weight']:g}, hold-out accuracy {h['holdout_accuracy']:.4f}; "
+                         "scripts/intermediate_task_lm.py)")
+    return "".join(words)
+
+
+def rebuild_lines(history: list[dict], direction: str) -> list[str]:
+    """The card's rebuild commands, in order: the first run from scratch, each later run a ``--more-epochs``, and a
+    movie-review step with the run after it (its repair) one ``intermediate_task_lm.py`` command."""
+    scratch = RECIPE + (["--backwards"] if direction == "bwd" else [])
+    lines = [f"OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction}   # ulmfit pretrain "
+             f"--data CORPUS {' '.join(scratch)}"]
+    for i, h in enumerate(history[1:], start=1):
+        if h["stage"] == STEP:   # ship() refuses a history that ends with a step: its repair run follows
+            repair, lr = history[i + 1], history[i + 1]["config"]["lr"]
+            lines += [f"OMP_NUM_THREADS=1 python scripts/intermediate_task_lm.py --direction {direction} --out RUN "
+                      f"{' '.join(step_flags(h))} --repair-epochs {repair['epochs']} --repair-lr {lr:g}   # the step, "
+                      f"then ulmfit pretrain --init STEP --data CORPUS --epochs {repair['epochs']} "
+                      f"{' '.join(repair_recipe(lr))}",
+                      f"python scripts/build_shipped_lm.py --direction {direction} --from-run RUN"]
+        elif history[i - 1]["stage"] != STEP:
+            lines.append(f"OMP_NUM_THREADS={h.get('threads') or 1} python scripts/build_shipped_lm.py --direction "
+                         f"{direction} --more-epochs {h['epochs']}{grown(h)}   # ulmfit pretrain --init "
+                         f"pretrained/en_{direction} --data CORPUS --epochs {h['epochs']} "
+                         f"{' '.join(CONTINUE + extend_args(h))}")
+    return lines
+
+
+def repair_recipe(lr: float) -> list[str]:
+    """The shipped continuation recipe (``CONTINUE``) at peak learning rate ``lr``: the repair run's flags."""
+    at = CONTINUE.index("--lr")
+    return [*CONTINUE[:at + 1], f"{lr:g}", *CONTINUE[at + 2:]]
+
+
 def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     """Re-save ``run`` as fp16 into ``out``, measure it, write its card."""
     import torch
@@ -133,24 +185,22 @@ def ship(run: Path, out: Path, direction: str, corpus: Path) -> None:
     from ulmfit.language_model import LanguageModel
 
     trained = LanguageModel.from_pretrained(str(run))
+    stages = [h["stage"] for h in trained.meta["history"]]  # several runs when --more-epochs continued a model
+    if set(stages) - {"pretrain", STEP} or stages[0] != "pretrain" or stages[-1] != "pretrain":
+        raise SystemExit(f"{run}: its meta.history stages are {stages}; a shipped model is pretraining runs, with at "
+                         "most intermediate_task_lm.py's movie-review steps between them")
     trained.training_log = None  # the run folder keeps its metrics.csv / report.html; the shipped one is small
     trained.save(out, half=True)
     lm = LanguageModel.from_pretrained(str(out))  # measure what ships: the fp16-rounded weights
-    runs = lm.meta["history"]  # more than one run when --more-epochs continued an earlier model
+    history = lm.meta["history"]
+    runs = [h for h in history if h["stage"] == "pretrain"]
     hist, first = runs[-1], runs[0]["config"]
     config = hist["config"]
     per_run = [h["epochs"] for h in runs]
     epochs = " + ".join(map(str, per_run)) + (" epoch" if per_run == [1] else " epochs")
     lrs = training_rates([h["config"]["lr"] for h in runs])
     runs_text = f" ({len(runs)} runs, each from the previous weights)" if len(runs) > 1 else ""
-    scratch = RECIPE + (["--backwards"] if direction == "bwd" else [])
-    rebuild = "\n".join(
-        [f"    OMP_NUM_THREADS=1 python scripts/build_shipped_lm.py --direction {direction}   # ulmfit pretrain "
-         f"--data CORPUS {' '.join(scratch)}"]
-        + [f"    OMP_NUM_THREADS={h.get('threads') or 1} python scripts/build_shipped_lm.py --direction {direction} "
-           f"--more-epochs "
-           f"{h['epochs']}{grown(h)}   # ulmfit pretrain --init pretrained/en_{direction} --data CORPUS --epochs "
-           f"{h['epochs']} {' '.join(CONTINUE + extend_args(h))}" for h in runs[1:]])
+    rebuild = "\n".join("    " + line for line in rebuild_lines(history, direction))
     files = sorted(p.name for p in corpus.glob("*.txt"))  # the order `ulmfit pretrain --data` read them in
     texts = _corpus_texts(str(corpus))
     if len(texts) != len(files) or len(texts) != hist["train_documents"] + hist["valid_documents"]:
@@ -198,8 +248,8 @@ forward + backward ensembles. It is small: for real work use fastai's WikiText-1
 | tokenizer | spaCy blank English + fastai's default rules (`ulmfit.text.Tokenizer()`) |
 | vocabulary | {len(lm.vocab):,} entries (max_vocab {first['max_vocab']:,}, min_freq {first['min_freq']}, fastai ordering and padding) |
 | architecture | AWD-LSTM, emb_sz {lm.config.emb_sz}, n_hid {lm.config.n_hid}, {lm.config.n_layers} layers, tied decoder; {n_params:,} parameters{', reads text right to left' if direction == 'bwd' else ''} |
-| training | {epochs} one-cycle{runs_text}, {lrs}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])} |
-| time and hardware | {training_time(runs, twin)} on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}) |
+| training | {epochs} one-cycle{runs_text}, {lrs}, bs {config['bs']}, bptt {config['bptt']}, AdamW wd {config['wd']}, drop_mult {config['drop_mult']}, AR/TAR (2, 1), {config.get('softmax', 'full')} softmax ({config.get('n_samples', '-')} draws), {hist.get('precision', config['precision'])}{step_text(history)} |
+| time and hardware | {training_time(history, twin)} on a 2-core CPU ({platform.processor() or platform.machine()}, torch {torch.__version__}) |
 | **validation perplexity** | **{overall['perplexity']:.2f}** (next-token accuracy {overall['accuracy']:.4f}), `LanguageModel.evaluate` on the held-out documents |
 | on held-out review documents | perplexity {on_reviews['perplexity']:.2f} ({len(reviews)} documents of {', '.join(REVIEW_CORPORA)}, {on_reviews['tokens']:,} tokens) |
 | check sample | perplexity {demo['perplexity']:.2f}, accuracy {demo['accuracy']:.4f} on the {demo['tokens']:,} tokens of the shipped demo reviews (in no corpus) |

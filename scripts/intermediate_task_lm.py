@@ -145,10 +145,9 @@ def main(argv: list[str] | None = None) -> None:
 def repair_flags(epochs: int, lr: float) -> list[str]:
     """``ulmfit pretrain`` flags of the repair run: the shipped pair's continuation recipe (same split, seed and
     dropout) for ``epochs`` epochs at peak learning rate ``lr``."""
-    from build_shipped_lm import CONTINUE
+    from build_shipped_lm import repair_recipe
 
-    at = CONTINUE.index("--lr")
-    return ["--epochs", str(epochs), *CONTINUE[:at + 1], f"{lr:g}", *CONTINUE[at + 2:]]
+    return ["--epochs", str(epochs), *repair_recipe(lr)]
 
 
 if __name__ == "__main__":
