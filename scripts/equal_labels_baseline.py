@@ -54,7 +54,7 @@ def summary(records: list[dict[str, Any]]) -> str:
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.mean(values):.2f} ± {sd:.2f} %"
     return (f"TF-IDF + LR test accuracy over {len(records)} seed(s): task labels only "
-            f"{mean_sd('tfidf_test_accuracy')}; with the {records[0]['n_extra']} reviews added "
+            f"{mean_sd('tfidf_test_accuracy')}; with the {records[0]['n_extra']:,} reviews added "
             f"{mean_sd('tfidf_plus_reviews_test_accuracy')}")
 
 
