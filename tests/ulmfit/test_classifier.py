@@ -330,7 +330,7 @@ class _LossCheck(Callback):
     def after_loss(self, learn):
         if learn.training:
             pred, y = learn.pred.detach(), learn.yb
-            self.seen.append((float(learn.loss),
+            self.seen.append((learn.loss.item(),
                               float(torch.nn.functional.cross_entropy(pred, y, label_smoothing=self.smoothing)),
                               float(torch.nn.functional.cross_entropy(pred, y))))
 
