@@ -352,9 +352,9 @@ class TextClassifier(SavedModel):
         config = with_overrides(config or ClassifierConfig(), overrides)
         check_schedule(config.schedule)
         check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line
-        seed_everything(config.seed)  # before the head is built: same seed -> same classifier
         train_texts, train_labels = _labelled_train(train_texts, train_labels)
-        lm = _resolve_lm(lm)
+        lm = _resolve_lm(lm)  # loading builds a model from random numbers: before seeding, so lm="folder" and
+        seed_everything(config.seed)  # a loaded lm= give the same classifier; the head is built after the seed
         _check_pairs(train_texts, train_labels, "train")
         valid_source = "given (valid=)" if valid is not None else "none (valid_pct=0)"
         given = _classes(train_labels, config.multi_label)

@@ -207,6 +207,15 @@ def test_same_seed_same_classifier_in_one_process_and_other_seed_differs(tiny_lm
     assert not np.array_equal(first, probs(4))
 
 
+def test_an_lm_given_by_folder_or_loaded_gives_the_same_classifier(tiny_lm_dir):
+    # loading a folder draws random numbers (the model is built, then its weights read): it happens before seeding
+    (texts, labels), (valid_texts, _) = load_demo_data()
+    probs = [TextClassifier.train(texts[:64], labels[:64], lm=lm, stage_epochs=(1,), bs=16, progress=False,
+                                  seed=3).predict_proba(valid_texts[:16])
+             for lm in (LanguageModel.load(tiny_lm_dir), str(tiny_lm_dir))]
+    assert np.array_equal(probs[0], probs[1])
+
+
 def test_default_validation_is_a_seeded_holdout_of_the_training_data(tiny_lm_dir):
     (texts, labels), _ = load_demo_data()
     clf = TextClassifier.train(texts[:60], labels[:60], lm=LanguageModel.load(tiny_lm_dir), stage_epochs=(1,),
