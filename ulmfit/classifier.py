@@ -709,15 +709,21 @@ def load_classifier(folder: str | Path) -> TextClassifier | ClassifierEnsemble:
 
 
 # ---------------------------------------------------------------------- helpers
+class HoldoutLabelError(ValueError):
+    """The default hold-out (``valid_pct``) took every text of a label, so training could not learn it."""
+
+
 def _train_holdout(texts: list, labels: list, config: ClassifierConfig) -> tuple[list, list, tuple[list, list]]:
     """``config.valid_pct`` of the labelled texts held out for validation (seeded) -> (texts, labels, valid); an
-    error naming ``valid_pct`` when the texts left to train on hold a single label."""
+    error naming ``valid_pct`` when the hold-out took every text of a label (training could not learn it)."""
     (kept, kept_labels), valid = split_holdout(texts, labels, config.valid_pct, config.seed)
-    classes = _classes(kept_labels, config.multi_label)
-    if len(classes) < 2 and not config.multi_label:  # the hold-out took every text of the other labels
-        raise ValueError(f"valid_pct={config.valid_pct:g} holds out {len(texts) - len(kept)} of the {len(texts)} "
-                         f"texts, and the {len(kept)} left to train on have only the label(s) {classes}: lower "
-                         "valid_pct, or pass valid=(texts, labels)")
+    lost = set(_classes(labels, config.multi_label)) - set(_classes(kept_labels, config.multi_label))
+    if lost:
+        n_lost = sum(bool(set(_classes([y], config.multi_label)) & lost) for y in labels)
+        raise HoldoutLabelError(f"valid_pct={config.valid_pct:g} holds out {len(texts) - len(kept)} of the "
+                                f"{len(texts)} texts, and with them all {n_lost} labelled {sorted(lost, key=str)}, so "
+                                "training could not learn that label: add texts of it, lower valid_pct, or pass "
+                                "valid=(texts, labels)")
     return kept, kept_labels, valid
 
 

@@ -376,13 +376,17 @@ def _train_valid(data: str, valid_split: str | None, **kwargs):
 
 
 def _cmd_train_classifier(args) -> None:
-    from ulmfit.classifier import ClassifierConfig, TextClassifier
+    from ulmfit.classifier import ClassifierConfig, HoldoutLabelError, TextClassifier
 
     config = _checked_config(args, ClassifierConfig)
     _, train, valid = _train_valid(args.data, args.valid_split, **_source_kwargs(args))
     try:
         clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
                                    progress=not args.quiet, config=config)
+    except HoldoutLabelError as err:  # the training split's texts, held out by --valid-pct
+        message = (_flag_terms(str(err), ClassifierConfig).replace("lower valid_pct", "lower --valid-pct")
+                   .replace("valid=(texts, labels)", "--valid-split NAME"))
+        raise UsageError(f"{args.data}: {message}") from None
     except ValueError as err:  # e.g. stage_epochs= longer than the default stage_lr_mults: say it with the flags
         message = _flag_terms(str(err), ClassifierConfig)
         if message == str(err):

@@ -510,10 +510,32 @@ def test_ensemble_train_shares_one_hold_out_and_checks_its_arguments(tiny_lm_dir
         ClassifierEnsemble.train(texts[:60], labels[:60], lms=[])
 
 
+def _rare_label_in_the_holdout(multi_label: bool = False):
+    """20 texts of two labels and one of a third, placed where the default hold-out (valid_pct 0.1, seed 42) lands."""
+    from ulmfit.data.split import holdout_split
+
+    texts = [f"text number {i}" for i in range(21)]
+    labels = [["pos"] if i % 2 else ["neg", "pos"] for i in range(21)] if multi_label else \
+        ["pos" if i % 2 else "neg" for i in range(21)]
+    _, valid_idx = holdout_split(21, 0.1, 42)
+    labels[valid_idx[0]] = ["pos", "neutral"] if multi_label else "neutral"
+    return texts, labels
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_a_label_only_in_the_hold_out_is_named_not_an_unknown_label(tiny_lm_dir, multi_label):
+    texts, labels = _rare_label_in_the_holdout(multi_label)
+    with pytest.raises(ValueError, match=r"^valid_pct=0.1 holds out 2 of the 21 texts, and with them all 1 labelled "
+                                         r"\['neutral'\], so training could not learn that label"):
+        TextClassifier.train(texts, labels, lm=LanguageModel.load(tiny_lm_dir), multi_label=multi_label,
+                             progress=False)
+
+
 def test_a_hold_out_that_leaves_one_label_to_train_on_names_valid_pct(tiny_lm_dir):
     texts, labels = ["good"] * 3 + ["bad"] * 3, ["pos"] * 3 + ["neg"] * 3
-    with pytest.raises(ValueError, match=r"^valid_pct=0.9 holds out 5 of the 6 texts, and the 1 left to train on have "
-                                         r"only the label\(s\) \['(pos|neg)'\]: lower valid_pct"):
+    with pytest.raises(ValueError, match=r"^valid_pct=0.9 holds out 5 of the 6 texts, and with them all 3 labelled "
+                                         r"\['(pos|neg)'\], so training could not learn that label: add texts of it, "
+                                         r"lower valid_pct"):
         TextClassifier.train(texts, labels, lm=LanguageModel.load(tiny_lm_dir), valid_pct=0.9, progress=False)
     with pytest.raises(ValueError, match=r"^valid_pct=0.9 holds out 5 of the 6 texts"):  # one hold-out for all
         ClassifierEnsemble.train(texts, labels, lms=[LanguageModel.load(tiny_lm_dir)], valid_pct=0.9, progress=False)

@@ -137,6 +137,22 @@ def test_train_classifier_validates_on_a_training_holdout_unless_a_split_is_name
     assert re.search(r"^ulmfit train-classifier: error: --valid-split 'dev'.*found", capsys.readouterr().err)
 
 
+def test_a_label_the_hold_out_took_entirely_is_named_with_the_file_and_flags(tiny_lm_dir, tmp_path, capsys):
+    from tests.ulmfit.test_classifier import _rare_label_in_the_holdout
+
+    texts, labels = _rare_label_in_the_holdout()
+    data = tmp_path / "rare.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in zip(texts, labels)))
+    with pytest.raises(SystemExit) as info:
+        main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(data), "--out", str(tmp_path / "clf"),
+              "--quiet"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"ulmfit train-classifier: error: {data}: --valid-pct 0.1 holds out 2 of the 21 texts, and with "
+                   "them all 1 labelled ['neutral'], so training could not learn that label: add texts of it, lower "
+                   "--valid-pct, or pass --valid-split NAME")
+
+
 def test_pretrain_with_a_diverging_lr_fails_with_one_line_and_writes_no_model(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(tiny_corpus()[:60]))
