@@ -380,6 +380,12 @@ def _cmd_train_classifier(args) -> None:
 
     config = _checked_config(args, ClassifierConfig)
     _, train, valid = _train_valid(args.data, args.valid_split, **_source_kwargs(args))
+    if config.multi_label and not args.label_delim:  # a JSONL list is a list already; a cell is one string
+        joined = next((y for y in train.labels if isinstance(y, str) and any(sep in y for sep in ";,|")), None)
+        if joined is not None:
+            sep = next(sep for sep in ";,|" if sep in joined)
+            raise UsageError(f"{args.data}: --multi-label reads each label cell as one label, and {joined!r} looks "
+                             f"like several: add --label-delim '{sep}' to split them")
     try:
         clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
                                    progress=not args.quiet, config=config)

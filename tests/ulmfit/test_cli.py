@@ -153,6 +153,18 @@ def test_a_label_the_hold_out_took_entirely_is_named_with_the_file_and_flags(tin
                    "--valid-pct, or pass --valid-split NAME")
 
 
+def test_multi_label_cells_that_look_joined_need_label_delim(tiny_lm_dir, tmp_path, capsys):
+    data = tmp_path / "topics.csv"
+    data.write_text("text,topics\nslow delivery,delivery\ncold food and rude staff,food;service\n")
+    with pytest.raises(SystemExit) as info:
+        main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(data), "--label-col", "topics",
+              "--multi-label", "--out", str(tmp_path / "clf"), "--quiet"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"ulmfit train-classifier: error: {data}: --multi-label reads each label cell as one label, and "
+        "'food;service' looks like several: add --label-delim ';' to split them")
+
+
 def test_pretrain_with_a_diverging_lr_fails_with_one_line_and_writes_no_model(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(tiny_corpus()[:60]))
