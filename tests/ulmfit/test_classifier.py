@@ -496,6 +496,17 @@ def test_ensemble_train_averages_seeds_per_language_model(tiny_lm_dir):
     assert np.array_equal(single.predict_proba(valid_texts[:24]), probs[0])
 
 
+def test_ensemble_train_names_each_member_before_its_stages(tiny_lm_dir, capsys):
+    (texts, labels), _ = load_demo_data()
+    lm = LanguageModel.load(tiny_lm_dir)
+    ClassifierEnsemble.train(texts[:40], labels[:40], lms=[lm], members_per_lm=2, valid_pct=0.0, seed=5,
+                             stage_epochs=(1,), bs=16, progress=True)
+    out = capsys.readouterr().out
+    first, second = out.index("classifier 1/2: "), out.index("classifier 2/2: ")
+    assert first < out.index("stage 1/1", first) < second   # a member's header comes before its stage lines
+    assert "(forward), seed 5" in out[first:second] and "(forward), seed 6" in out[second:]
+
+
 def test_ensemble_train_shares_one_hold_out_and_checks_its_arguments(tiny_lm_dir):
     (texts, labels), _ = load_demo_data()
     lm = LanguageModel.load(tiny_lm_dir)
