@@ -203,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="labelled data: a CSV/TSV/JSONL file, a folder, a built-in name "
                                                  "or hf:NAME")
     p.add_argument("--split", default="test",
-                   help="the split of --data to score (default: test; a single file is split 'train')")
+                   help="the split of --data to score (default: test). A single file is one split named after it "
+                        "(reviews.csv: train, test.csv: test), so score a whole file with --split train")
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     _add_source_options(p)
     allow_debug_anywhere(sub)

@@ -496,7 +496,8 @@ def _predict_stream(table: _Table, clf: Predictor, args, fmt: str, out) -> int:
         out.write(layout.format_header())
         out.flush()
     if n == 0 and table.name != "arguments":
-        _warn(f"{table.name}: no texts to classify (the input is empty{' but for its header' if table.header else ''})")
+        header = table.header and table.kind in ("csv", "tsv")  # lines get the header ["text"] without a header row
+        _warn(f"{table.name}: no texts to classify (the input is empty{' but for its header' if header else ''})")
     if n_empty:
         _warn(f"{table.name}: {n_empty} empty text(s) classified as empty strings "
               f"({_numbers(table.unit, empty, n_empty)})")

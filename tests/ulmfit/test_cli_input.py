@@ -113,6 +113,10 @@ def test_empty_inputs_are_said_not_silent(clf_dir, tmp_path, capsys):
     main(["predict", str(clf_dir), "--file", str(data)])
     expected = f"ulmfit predict: warning: {data}: no texts to classify (the input is empty but for its header)\n"
     assert capsys.readouterr().err == expected
+    lines = tmp_path / "empty.txt"   # a file of lines has no header
+    lines.write_text("")
+    main(["predict", str(clf_dir), "--file", str(lines)])
+    assert capsys.readouterr().err == f"ulmfit predict: warning: {lines}: no texts to classify (the input is empty)\n"
     main(["tokenize", str(data), "--out", str(tmp_path / "tok.txt")])
     captured = capsys.readouterr()
     assert captured.out == f"wrote {tmp_path / 'tok.txt'} (0 documents)\n"
