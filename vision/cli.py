@@ -169,7 +169,8 @@ def _train(args: argparse.Namespace) -> int:
         raise type(err)(message) if isinstance(err, UlmfitError) else UsageError(message) from None
     if learn.history and learn.is_main:
         last = {k: round(v, 4) if isinstance(v, float) else v for k, v in learn.history[-1].items()}
-        print(f"final: {last}")
+        epoch = last.pop("epoch")  # 0-based in the history; the epoch lines above count from 1
+        print(f"final (epoch {epoch + 1}): {last}")
     if saved is not None:
         print(f"saved model folder: {saved} (model.pt, config.json)\n"
               f"metrics: {saved / 'metrics.csv'}, {saved / 'steps.csv'}\n"

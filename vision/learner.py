@@ -253,8 +253,12 @@ class VisionTrainConfig:
         if self.arch is None and self.pretrained is None:
             self.arch = "xresnet50"
         if self.weights is None and self.pretrained is None and self.arch not in XRESNET_ARCHS:
-            raise ValueError(f"arch {self.arch!r} trains from scratch only if one of {sorted(XRESNET_ARCHS)}; "
-                             "use weights= (torchvision resnet*) or pretrained=MODEL_DIR to transfer")
+            raise ValueError(f"arch {self.arch!r} needs weights= (torchvision's pretrained weights) or "
+                             f"pretrained=MODEL_DIR; only {sorted(XRESNET_ARCHS)} train from scratch")
+        if self.weights is not None and self.arch in XRESNET_ARCHS:
+            raise ValueError(f"arch {self.arch!r} has no pretrained weights (weights={self.weights!r}): leave weights= "
+                             "out to train it from scratch, or start from a saved model folder with "
+                             "pretrained=MODEL_DIR")
 
     @classmethod
     def from_dict(cls, d: dict) -> VisionTrainConfig:

@@ -19,7 +19,7 @@ def test_train_then_predict_end_to_end(tmp_path, capsys):
     assert config["kind"] == "image_classifier" and config["arch"] == "xresnet18"
     assert config["classes"] == ["blue", "green", "red"] and config["size"] == 32
     assert config["train"]["mixup"] == 0.2 and config["mean"] == [0.485, 0.456, 0.406]
-    capsys.readouterr()
+    assert "\nfinal (epoch 1): {'train_loss': " in capsys.readouterr().out   # counted from 1, as the epoch lines
     images = [str(data / "val" / "red" / "0.png"), str(data / "val" / "blue" / "1.png")]
     assert main(["predict", str(out), *images, "--json", "--device", "cpu"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -96,7 +96,7 @@ def test_train_under_torchrun_two_cpu_processes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert res.stdout.count("final:") == 1  # only rank 0 reports
+    assert res.stdout.count("final (epoch ") == 1  # only rank 0 reports
     assert (out / "model.pt").is_file() and (out / "config.json").is_file()
 
 
@@ -271,9 +271,12 @@ def test_cuda_device_without_a_gpu_is_one_line_before_any_work(tmp_path, capsys)
     (["--wd", "-1"], "--wd must be a finite number >= 0, got -1.0"),
     (["--frozen-epochs", "-1"], "--frozen-epochs must be an int >= 0, got -1"),
     (["--size", "4"], "--size must be an int >= 8, got 4"),
-    (["--arch", "resnet18"], "--arch resnet18 trains from scratch only if one of ['xresnet101', 'xresnet152', "
-                             "'xresnet18', 'xresnet34', 'xresnet50']; use --weights (torchvision resnet*) or "
-                             "--pretrained MODEL_DIR to transfer"),
+    (["--arch", "resnet18"], "--arch resnet18 needs --weights (torchvision's pretrained weights) or --pretrained "
+                             "MODEL_DIR; only ['xresnet101', 'xresnet152', 'xresnet18', 'xresnet34', 'xresnet50'] "
+                             "train from scratch"),
+    (["--arch", "xresnet18", "--weights", "IMAGENET1K_V1"],
+     "--arch xresnet18 has no pretrained weights (--weights IMAGENET1K_V1): leave --weights out to train it from "
+     "scratch, or start from a saved model folder with --pretrained MODEL_DIR"),
 ])
 def test_bad_values_name_the_flag_before_any_work(tmp_path, capsys, extra, message):
     assert main(["train", "--data", str(tmp_path / "no-such-data"), *extra]) == 2
