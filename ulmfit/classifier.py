@@ -180,6 +180,8 @@ def spread_epochs(total: int, shape: Sequence[int]) -> tuple[int, ...]:
 
 
 STAGE_NAMES = ("head only", "last 2 groups", "last 3 groups")
+# load_source's column options: given to train(), they get a pointer to load_source instead of "unknown option"
+SOURCE_OPTIONS = {"text_col", "text_cols", "label_col", "label_delim", "on_missing", "layout", "encoding"}
 
 
 def auto_members_per_lm(n_docs: int) -> int:
@@ -349,6 +351,11 @@ class TextClassifier(SavedModel):
         if valid is not None and (isinstance(valid, (str, bytes)) or not hasattr(valid, "__len__")
                                   or len(valid) != 2):
             raise ValueError("valid must be a pair (texts, labels), e.g. valid=(valid_texts, valid_labels)")
+        source_options = sorted(set(overrides) & SOURCE_OPTIONS)
+        if source_options:
+            raise ValueError(f"{source_options} are options of reading a file, not of training: read it with "
+                             "ulmfit.data.load_source(path, text_cols=[...], label_col=...) and pass its 'train' "
+                             "split's texts and labels")
         config = with_overrides(config or ClassifierConfig(), overrides)
         check_schedule(config.schedule)
         check_precision(config.precision, config.device)  # before tokenizing: fails now, in one line

@@ -5,6 +5,7 @@ data is read, and overrides with unknown names are refused with the list of vali
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 from typing import Any
@@ -66,5 +67,8 @@ def with_overrides(config: Any, overrides: dict[str, Any]) -> Any:
     valid = [f.name for f in dataclasses.fields(config)]
     unknown = sorted(set(overrides) - set(valid))
     if unknown:
-        raise ValueError(f"unknown {type(config).__name__} option(s) {unknown}; valid options: {', '.join(valid)}")
+        close = [match[0] for name in unknown if (match := difflib.get_close_matches(name, valid, n=1))]
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown {type(config).__name__} option(s) {unknown}{hint}; valid options: "
+                         f"{', '.join(valid)}")
     return dataclasses.replace(config, **overrides)

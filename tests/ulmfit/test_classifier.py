@@ -323,8 +323,12 @@ def test_bad_train_arguments_name_the_keyword(tiny_lm_dir):
 def test_unknown_training_options_are_refused_with_the_valid_ones(tiny_lm_dir):
     (texts, labels), _ = load_demo_data()
     lm = LanguageModel.load(tiny_lm_dir)
-    with pytest.raises(ValueError, match=r"unknown ClassifierConfig option\(s\) \['epochz'\]; valid options: lr, "):
+    with pytest.raises(ValueError, match=r"unknown ClassifierConfig option\(s\) \['epochz'\] \(did you mean "
+                                         r"epochs\?\); valid options: lr, "):
         TextClassifier.train(texts[:20], labels[:20], lm=lm, epochz=3)
+    with pytest.raises(ValueError, match=r"^\['label_col', 'text_cols'\] are options of reading a file, not of "
+                                         r"training: read it with ulmfit.data.load_source\(path"):
+        TextClassifier.train("reviews.csv", lm=lm, label_col="sentiment", text_cols=["review"])
     with pytest.raises(ValueError, match=r"unknown LMFineTuneConfig option\(s\) \['lr_max'\]"):
         lm.fine_tune(texts[:20], lr_max=1e-3)
 
