@@ -360,14 +360,14 @@ def _train_valid(data: str, valid_split: str | None, **kwargs):
     from ulmfit.data import load_source
 
     splits = load_source(data, **kwargs)
+    if "train" in splits and not splits["train"].texts:
+        raise UsageError(f"{data} holds no training texts (an empty file, or a header without rows?)")
     if "train" in splits and splits["train"].labels is None:
         raise UsageError(f"{data}: its training texts have no labels. A CSV, TSV or JSONL file needs a 'label' "
                          "column (--label-col NAME names another); a folder needs one sub-folder per class "
                          "(train/pos/, train/neg/)")
     if "train" not in splits:
         raise UsageError(f"{data} has no labelled 'train' split (found {sorted(splits)})")
-    if not splits["train"].texts:
-        raise UsageError(f"{data} holds no training texts (a header without rows?)")
     valid = None  # None: TextClassifier holds out valid_pct of the training split
     if valid_split is not None:
         if valid_split not in splits or splits[valid_split].labels is None:
@@ -388,6 +388,9 @@ def _cmd_train_classifier(args) -> None:
             sep = next(sep for sep in ";,|" if sep in joined)
             raise UsageError(f"{args.data}: --multi-label reads each label cell as one label, and {joined!r} looks "
                              f"like several: add --label-delim '{sep}' to split them")
+    if not config.multi_label and len({str(y) for y in train.labels}) < 2:
+        raise UsageError(f"{args.data}: all {len(train.labels)} training texts have the label {train.labels[0]!r}; "
+                         "a classifier needs at least 2 (--label-col names the label column of a CSV/TSV/JSONL file)")
     try:
         clf = TextClassifier.train(train.texts, train.labels, lm=args.lm, valid=valid, path=args.run_dir,
                                    progress=not args.quiet, config=config)

@@ -258,7 +258,10 @@ def test_bad_numbers_fail_before_any_work_naming_the_flag(tmp_path, capsys, argv
 @pytest.mark.parametrize("content, command, expected", [
     ("text,foo\nnice,pos\n", "train-classifier", "its training texts have no labels. A CSV, TSV or JSONL file needs a "
                                                   "'label' column (--label-col NAME names another)"),
-    ("text,label\n", "train-classifier", "holds no training texts (a header without rows?)"),
+    ("text,label\n", "train-classifier", "holds no training texts (an empty file, or a header without rows?)"),
+    ("", "train-classifier", "no header row found (a CSV/TSV source needs named columns)"),
+    ("text,label\nnice,pos\ngood,pos\n", "train-classifier", "all 2 training texts have the label 'pos'; a "
+                                                             "classifier needs at least 2 (--label-col names"),
     ("text,label\nnice,pos\n", "evaluate", "has no labelled split 'test' (found ['train']); choose one with --split"),
     ("text,label\nnice,positive\nmeh,neutral\n", "evaluate-train", "split 'train': unknown label 'neutral' at "
                                                                      "position 1"),
@@ -275,6 +278,15 @@ def test_data_without_labels_or_rows_is_one_line_naming_the_file(tiny_lm_dir, cl
         main(argv)
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.count("\n") == 1 and f"{data}" in err and expected in err, err
+
+
+def test_an_empty_text_file_is_said_to_be_empty(tiny_lm_dir, tmp_path, capsys):
+    data = tmp_path / "empty.txt"
+    data.write_text("")
+    with pytest.raises(SystemExit):
+        main(["train-classifier", "--lm", str(tiny_lm_dir), "--data", str(data), "--out", str(tmp_path / "m")])
+    assert capsys.readouterr().err == (f"ulmfit train-classifier: error: {data} holds no training texts (an empty "
+                                       "file, or a header without rows?)\n")
 
 
 def test_training_options_come_from_the_configs_with_help_and_defaults(capsys):
