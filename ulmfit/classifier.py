@@ -84,7 +84,7 @@ class ClassifierConfig:
     lr: float = 2e-2                     # head-only stage; later stages use lr * stage_lr_mults
     stage_lr_mults: tuple[float, ...] | None = None  # top-group lr multiplier per stage; None: by data size
     stage_epochs: tuple[int, ...] | None = None  # per stage: head, -2, -3, all (the last: all layers); None: by size
-    epochs: int | None = None            # total epochs, spread over the stages like the default (or stage_epochs)
+    epochs: int | None = None            # total epochs spread over the stages (1: the last only; 4: one each)
     lr_decay: float = 2.6                # each lower layer group: lr / 2.6
     schedule: str = "one_cycle"          # one_cycle, or stlr (slanted triangular)
     bs: int | None = None                # rows per batch; None: 64 (32 for small data sets)

@@ -60,7 +60,9 @@ def _checked_config(args, cls: type):
         config = cls(**config_overrides(args, cls))
     except ConfigValueError as err:
         value = ",".join(map(str, err.value)) if isinstance(err.value, (tuple, list)) else err.value
-        raise UsageError(f"--{err.field.replace('_', '-')} {value}: expected {err.accepted}") from None
+        # None is leaving the flag out, not a value to type
+        accepted = err.accepted.removeprefix("None or ").removeprefix("None, ")
+        raise UsageError(f"--{err.field.replace('_', '-')} {value}: expected {accepted}") from None
     except ValueError as err:  # a rule over several fields: its keywords (epochs=) as this command's flags
         raise UsageError(_flag_terms(str(err), cls)) from None
     device = getattr(config, "device", None)
@@ -411,7 +413,9 @@ def _cmd_train_classifier(args) -> None:
     record = clf.meta["history"][-1]
     if record["valid"]:
         where = f"split {args.valid_split!r}" if args.valid_split else record["valid_source"]
-        print(f"validation ({where}): " + ", ".join(f"{k} {v:.4f}" for k, v in record["valid"].items()))
+        n = (clf.evaluation or {}).get("n")
+        print(f"validation ({where}{f', {n} texts' if n else ''}): "
+              + ", ".join(f"{k} {v:.4f}" for k, v in record["valid"].items()))
     else:
         print("no validation: --valid-pct 0 holds no texts out (--valid-split NAME validates on a split of --data)")
     from ulmfit.cli_prog import runnable

@@ -128,7 +128,7 @@ def test_train_classifier_validates_on_a_training_holdout_unless_a_split_is_name
     assert record["train_documents"] == 72  # 8 of the 80 training texts held out; the 24 test texts unused
     assert "validation (hold-out of the training data" in out
     main(["train-classifier", *common, "--out", str(tmp_path / "b"), "--valid-split", "test"])
-    assert "validation (split 'test')" in capsys.readouterr().out
+    assert "validation (split 'test', 24 texts): accuracy " in capsys.readouterr().out
     main(["train-classifier", *common, "--out", str(tmp_path / "d"), "--valid-pct", "0"])
     assert "no validation: --valid-pct 0 holds no texts out" in capsys.readouterr().out  # said, not silent
     with pytest.raises(SystemExit) as info:
@@ -211,7 +211,8 @@ def test_fp16_without_a_gpu_fails_in_one_line_before_any_work(tiny_lm_dir, label
 def test_device_and_bad_values_are_one_line_in_flag_terms(tiny_lm_dir, labelled_csv, tmp_path, capsys):
     import torch
 
-    cases = [(["--device", "gpu"], "error: --device gpu: expected None, 'cpu', 'cuda' or 'cuda:N'"),
+    cases = [(["--device", "gpu"], "error: --device gpu: expected 'cpu', 'cuda' or 'cuda:N'"),
+             (["--bs", "0"], "error: --bs 0: expected an int >= 1"),   # None is the flag left out
              (["--lr", "-1"], "error: --lr -1.0: expected a finite number > 0"),
              (["--lr", "inf"], "error: --lr inf: expected a finite number > 0"),
              (["--epochs", "4", "--stage-epochs", "1,1,1,1"],
