@@ -449,7 +449,7 @@ class _MixedLossCheck(Callback):
             mixer = [cb for cb in learn.cbs if isinstance(cb, FeatureMixUp)]
             lam, perm = mixer[0]._batch if mixer else (torch.ones(len(learn.yb)), torch.arange(len(learn.yb)))
             pred, y = learn.pred.detach(), learn.yb
-            self.seen.append((len(mixer), float(learn.loss),
+            self.seen.append((len(mixer), learn.loss.item(),
                               float(mixed_loss(torch.nn.functional.cross_entropy, pred, y, y[perm], lam)),
                               float(torch.nn.functional.cross_entropy(pred, y))))
 

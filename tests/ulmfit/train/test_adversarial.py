@@ -49,7 +49,7 @@ class GradRecorder(Callback):
 
     def before_step(self, learn):
         if self.seen is None:
-            self.seen = {"xb": learn.xb.clone(), "yb": learn.yb.clone(), "loss": float(learn.loss),
+            self.seen = {"xb": learn.xb.clone(), "yb": learn.yb.clone(), "loss": learn.loss.item(),
                          "weights": {n: p.detach().clone() for n, p in learn.model.named_parameters()},
                          "grads": {n: p.grad.detach().clone() for n, p in learn.model.named_parameters()
                                    if p.grad is not None}}
@@ -111,7 +111,7 @@ class ValidLossCheck(Callback):
     def after_loss(self, learn):
         if not learn.training:
             direct = nn.functional.cross_entropy(learn.model(learn.xb), learn.yb)
-            self.pairs.append((float(learn.loss), float(direct)))
+            self.pairs.append((learn.loss.item(), direct.item()))
 
 
 def test_frozen_embedding_is_still_perturbed_and_validation_is_untouched():
