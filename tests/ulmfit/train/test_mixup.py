@@ -69,7 +69,7 @@ def test_a_fit_trains_through_both_members_and_restores_the_model():
     losses = []
 
     def spy(pred, y, **kw):
-        losses.append(float(F.cross_entropy(pred, y, **kw).mean()))
+        losses.append(F.cross_entropy(pred, y, **kw).mean().item())
         return F.cross_entropy(pred, y, **kw)
 
     learn = Learner(net, DataLoader(ds, batch_size=8), DataLoader(ds, batch_size=8), spy,
