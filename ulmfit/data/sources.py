@@ -374,6 +374,13 @@ def iter_json_lines(lines: Iterable[str], where: str, error: type[Exception] = S
         yield number, obj
 
 
+def _separator_hint(columns: list[str]) -> str:
+    """For a header read as one column that holds ``;`` or ``|`` (another separator): what to do, else ``""``."""
+    sep = next((s for s in ";|" if len(columns) == 1 and s in columns[0]), None)
+    return (f" (one column named {columns[0]!r}: the file seems separated by '{sep}', but a .csv file is read "
+            "with commas and a .tsv file with tabs; save it with one of those)") if sep else ""
+
+
 def _pick_columns(path: Path, columns: list[str], opts: _TableOptions) -> tuple[list[str], str | None]:
     text_cols = opts.text_cols
     if text_cols is None:
@@ -381,6 +388,7 @@ def _pick_columns(path: Path, columns: list[str], opts: _TableOptions) -> tuple[
             raise SourceError(
                 f"{path}: no 'text' column; name the text column(s) (--text-col NAME in the shell, "
                 f"load_source(..., text_cols=[...]) in Python) among the columns found: {', '.join(columns)}"
+                f"{_separator_hint(columns)}"
             )
         text_cols = ["text"]
     for c in text_cols:

@@ -168,8 +168,12 @@ def test_unknown_label_column_lists_columns(tmp_path):
     path = _write(tmp_path / "d.csv", "text,sentiment\nhi,pos\n")
     with pytest.raises(SourceError, match=r"d\.csv.*'label_x' \(--label-col / label_col=\); columns found: text, sent"):
         load_source(path, label_col="label_x")
-    with pytest.raises(SourceError, match="no 'text' column"):
+    with pytest.raises(SourceError, match="no 'text' column") as info:
         load_source(_write(tmp_path / "e.csv", "review,label\nhi,pos\n"))
+    assert "separated by" not in str(info.value)
+    with pytest.raises(SourceError, match=r"columns found: text;label \(one column named 'text;label': the file seems "
+                                          r"separated by ';', but a .csv file is read with commas"):
+        load_source(_write(tmp_path / "f.csv", "text;label\nhi;pos\n"))
 
 
 def test_jsonl_label_lists_stay_lists(tmp_path):
