@@ -411,6 +411,9 @@ def _missing(value: object) -> bool:
 def _rows_to_dataset(path: Path, rows, columns: list[str], opts: _TableOptions, first_line: int) -> TextDataset:
     """rows: iterable of dicts; first_line: file line number of the first row (for messages)."""
     text_cols, label_col = _pick_columns(path, columns, opts)
+    if "split" in columns and "split" not in text_cols + [label_col]:
+        warn(f"{path}: its 'split' column is not read: one file is one split (named after the file: train.csv, "
+             "test.csv, ...), so give each split its own file", DataWarning)
     texts: list[str] = []
     labels: list = []
     dropped = 0

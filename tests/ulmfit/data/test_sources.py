@@ -176,6 +176,14 @@ def test_unknown_label_column_lists_columns(tmp_path):
         load_source(_write(tmp_path / "f.csv", "text;label\nhi;pos\n"))
 
 
+def test_a_split_column_is_said_to_be_unread(tmp_path):
+    path = _write(tmp_path / "all.jsonl", '{"text": "a", "label": "x", "split": "train"}\n'
+                                          '{"text": "b", "label": "y", "split": "test"}\n')
+    with pytest.warns(DataWarning, match=r"all\.jsonl: its 'split' column is not read: one file is one split"):
+        out = load_source(path)
+    assert list(out) == ["train"] and out["train"].texts == ["a", "b"]
+
+
 def test_jsonl_label_lists_stay_lists(tmp_path):
     jl = _write(tmp_path / "m.jsonl", '{"text": "a", "tags": ["x", "y"]}\n{"text": "b", "tags": []}\n')
     ds = load_source(jl, label_col="tags")["train"]
