@@ -447,8 +447,18 @@ def _cmd_lr_find(args) -> None:
     else:
         lm = LanguageModel.from_pretrained(args.lm or DEFAULT)
         result = lm.lr_find(_corpus_texts(args.data, **_source_kwargs(args)), **sweep)
-    print(f"suggested lr {result.suggestion:.2e} (steepest descent); min-loss lr / 10: {result.lr_min:.2e}; "
-          f"{len(result.lrs)} steps\nplot: {args.out}")
+    print(f"{lr_find_summary(result)}\nplot: {args.out}")
+
+
+def lr_find_summary(result) -> str:
+    """What ``lr-find`` prints: both suggestions, and a caution when they are over 100x apart (a noisy curve)."""
+    line = (f"suggested lr {result.suggestion:.2e} (steepest descent); min-loss lr / 10: {result.lr_min:.2e}; "
+            f"{len(result.lrs)} steps")
+    ratio = max(result.lr_min, result.suggestion) / min(result.lr_min, result.suggestion)
+    if ratio > 100:
+        line += (f"\nthe two suggestions are {ratio:.0f}x apart: the loss curve is noisy (a small data set or few "
+                 "steps: try --num-it or more data), so read the plot before choosing")
+    return line
 
 
 def _cmd_evaluate(args) -> None:

@@ -320,6 +320,17 @@ def test_a_bad_option_value_names_the_option(capsys):
     assert "argument --vocab: invalid choice: 'Extend'" in capsys.readouterr().err
 
 
+def test_lr_find_cautions_when_its_two_suggestions_are_far_apart():
+    from types import SimpleNamespace
+
+    from ulmfit.cli import lr_find_summary
+
+    close = lr_find_summary(SimpleNamespace(suggestion=2e-3, lr_min=8e-3, lrs=[0] * 50))
+    assert close == "suggested lr 2.00e-03 (steepest descent); min-loss lr / 10: 8.00e-03; 50 steps"
+    apart = lr_find_summary(SimpleNamespace(suggestion=1.75e-7, lr_min=2.92e-2, lrs=[0] * 50))
+    assert apart.splitlines()[1].startswith("the two suggestions are 166857x apart: the loss curve is noisy")
+
+
 def test_lr_find_writes_a_plot_with_the_suggestion(tiny_lm_dir, labelled_csv, tmp_path, capsys):
     out = tmp_path / "plots" / "lr.html"
     main(["lr-find", "--lm", str(tiny_lm_dir), "--data", str(labelled_csv / "train.jsonl"), "--out", str(out),
