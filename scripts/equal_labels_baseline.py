@@ -71,13 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.last_tokens < 1:
         parser.error(f"--last-tokens {args.last_tokens}: give 1 or more")
     from benchmark_classifier import default_nltk_dir, load_mr, load_mr_1000
-    from intermediate_task_lm import movie_reviews, mr_chunks
+    from intermediate_task_lm import check_zips, movie_reviews, mr_chunks
 
     nltk_dir = args.nltk or default_nltk_dir()
-    for corpus in ("movie_reviews.zip", "sentence_polarity.zip"):
-        if not (nltk_dir / corpus).is_file():
-            parser.error(f"{nltk_dir / corpus} not found: pass --nltk DIR (the NLTK data folder) "
-                         "or set $ULMFIT_SHARED_DATA")
+    check_zips(parser, nltk_dir)
     data = (load_mr if args.task == "mr" else load_mr_1000)(nltk_dir)
     exclude = mr_chunks(nltk_dir / "sentence_polarity.zip")
     texts, labels, dropped = movie_reviews(nltk_dir / "movie_reviews.zip", exclude, args.last_tokens)

@@ -60,6 +60,15 @@ def mr_chunks(polarity_zip: Path) -> set[str]:
     return chunks
 
 
+def check_zips(parser: argparse.ArgumentParser, nltk_dir: Path) -> None:
+    """Refuse in one line (``parser.error``) an NLTK folder without ``movie_reviews.zip`` or
+    ``sentence_polarity.zip``."""
+    for corpus in ("movie_reviews.zip", "sentence_polarity.zip"):
+        if not (nltk_dir / corpus).is_file():
+            parser.error(f"{nltk_dir / corpus} not found: pass --nltk DIR (the NLTK data folder) "
+                         "or set $ULMFIT_SHARED_DATA")
+
+
 def movie_reviews(reviews_zip: Path, exclude: set[str], last_tokens: int) -> tuple[list[str], list[str], int]:
     """``(texts, labels, dropped)``: each review's last ``last_tokens`` tokens and its folder's label
     (``pos``/``neg``); a review containing any string of ``exclude`` is dropped and counted."""
@@ -110,10 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     from ulmfit.demo import load_demo_data
 
     nltk_dir = args.nltk or default_nltk_dir()
-    for corpus in ("movie_reviews.zip", "sentence_polarity.zip"):
-        if not (nltk_dir / corpus).is_file():
-            parser.error(f"{nltk_dir / corpus} not found: pass --nltk DIR (the NLTK data folder) "
-                         "or set $ULMFIT_SHARED_DATA")
+    check_zips(parser, nltk_dir)
     exclude = mr_chunks(nltk_dir / "sentence_polarity.zip")
     texts, labels, dropped = movie_reviews(nltk_dir / "movie_reviews.zip", exclude, args.last_tokens)
     print(f"{len(texts)} reviews ({labels.count('pos')} pos), {dropped} dropped as overlapping MR", flush=True)

@@ -10,6 +10,10 @@ from tests.ulmfit.conftest import tiny_corpus
 build = script_fixture("build_shipped_lm")
 
 
+TINY = ["--bs", "8", "--bptt", "16", "--valid-pct", "0.1", "--seed", "42", "--precision", "fp32", "--quiet",
+        "--n-workers", "1"]  # the pretraining runs' batch, split and precision flags
+
+
 def _corpus(folder):
     folder.mkdir()
     texts = [" ".join(tiny_corpus()[i:i + 4]) for i in range(0, 160, 4)]  # 40 documents
@@ -27,10 +31,8 @@ def test_the_card_counts_every_run_of_a_continued_model(build, tmp_path):
     from ulmfit.language_model import LanguageModel
 
     corpus = _corpus(tmp_path / "corpus")
-    tiny = ["--bs", "8", "--bptt", "16", "--valid-pct", "0.1", "--seed", "42", "--precision", "fp32", "--quiet",
-            "--n-workers", "1"]
     main(["pretrain", "--data", str(corpus), "--out", str(tmp_path / "first"), "--emb-sz", "16", "--n-hid", "24",
-          "--n-layers", "2", "--min-freq", "2", "--epochs", "1", *tiny])
+          "--n-layers", "2", "--min-freq", "2", "--epochs", "1", *TINY])
     out = tmp_path / "shipped"
     build.ship(tmp_path / "first", out, "fwd", corpus)
     card = (out / "MODEL_CARD.md").read_text()
@@ -38,7 +40,7 @@ def test_the_card_counts_every_run_of_a_continued_model(build, tmp_path):
     assert card.count("build_shipped_lm.py --direction") == 1
 
     main(["pretrain", "--init", str(out), "--data", str(corpus), "--out", str(tmp_path / "more"), "--epochs", "2",
-          "--lr", "1e-3", *tiny])
+          "--lr", "1e-3", *TINY])
     build.ship(tmp_path / "more", out, "fwd", corpus)
     card = (out / "MODEL_CARD.md").read_text()
     assert ("| training | 1 + 2 epochs one-cycle (2 runs, each from the previous weights), peak lr 0.005 then 0.001,"
@@ -50,7 +52,7 @@ def test_the_card_counts_every_run_of_a_continued_model(build, tmp_path):
     # a third run that grows the vocabulary: its rebuild line says so, in both scripts' flags
     size = len(shipped.vocab)
     main(["pretrain", "--init", str(out), "--data", str(corpus), "--out", str(tmp_path / "grown"), "--epochs", "1",
-          "--init-vocab", "extend", "--max-vocab", str(size + 8), "--min-freq", "1", *tiny])
+          "--init-vocab", "extend", "--max-vocab", str(size + 8), "--min-freq", "1", *TINY])
     build.ship(tmp_path / "grown", out, "fwd", corpus)
     card = (out / "MODEL_CARD.md").read_text()
     assert (f"--more-epochs 1 --extend-vocab {size + 8}   # ulmfit pretrain --init pretrained/en_fwd --data CORPUS "
@@ -102,15 +104,13 @@ def test_the_card_of_a_repaired_step_and_a_fine_tuned_lm_refused(build, tmp_path
     from ulmfit.language_model import LanguageModel
 
     corpus = _corpus(tmp_path / "corpus")
-    tiny = ["--bs", "8", "--bptt", "16", "--valid-pct", "0.1", "--seed", "42", "--precision", "fp32", "--quiet",
-            "--n-workers", "1"]
     main(["pretrain", "--data", str(corpus), "--out", str(tmp_path / "first"), "--emb-sz", "16", "--n-hid", "24",
-          "--n-layers", "2", "--min-freq", "2", "--epochs", "1", *tiny])
+          "--n-layers", "2", "--min-freq", "2", "--epochs", "1", *TINY])
     lm = LanguageModel.from_pretrained(tmp_path / "first")
     lm.meta["history"].append(_step())  # what intermediate_task_lm.py saves as the step's LM
     lm.save(tmp_path / "step")
     main(["pretrain", "--init", str(tmp_path / "step"), "--data", str(corpus), "--out", str(tmp_path / "repaired"),
-          "--epochs", "1", "--lr", "5e-4", *tiny])
+          "--epochs", "1", "--lr", "5e-4", *TINY])
     out = tmp_path / "shipped"
     build.ship(tmp_path / "repaired", out, "fwd", corpus)
     card = (out / "MODEL_CARD.md").read_text()
