@@ -732,9 +732,10 @@ def _train_holdout(texts: list, labels: list, config: ClassifierConfig) -> tuple
     lost = set(_classes(labels, config.multi_label)) - set(_classes(kept_labels, config.multi_label))
     if lost:
         n_lost = sum(bool(set(_classes([y], config.multi_label)) & lost) for y in labels)
+        that, it = ("that label", "it") if len(lost) == 1 else ("those labels", "them")
         raise HoldoutLabelError(f"valid_pct={config.valid_pct:g} holds out {len(texts) - len(kept)} of the "
                                 f"{len(texts)} texts, and with them all {n_lost} labelled {sorted(lost, key=str)}, so "
-                                "training could not learn that label: add texts of it, lower valid_pct, or pass "
+                                f"training could not learn {that}: add texts of {it}, lower valid_pct, or pass "
                                 "valid=(texts, labels)")
     return kept, kept_labels, valid
 
